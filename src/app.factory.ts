@@ -1,0 +1,28 @@
+import { INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { NestExpressApplication } from '@nestjs/platform-express';
+import { json } from 'express';
+import { Logger } from 'nestjs-pino';
+import { AppModule } from './app.module';
+import { AppConfig } from './config/app-config';
+import { ACCEPTED_JSON_BODY_TYPES } from './common/fhir-content-types';
+import { FhirExceptionFilter } from './common/fhir-exception.filter';
+
+/**
+ * Builds the HTTP application exactly as production runs it; tests boot the same thing.
+ * Migrations must already be applied (see `migrate`).
+ */
+export async function createApp(config: AppConfig): Promise<INestApplication> {
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), {
+    bodyParser: false,
+    bufferLogs: true,
+  });
+  app.useLogger(app.get(Logger));
+  app.set('trust proxy', true);
+  app.set('etag', false);
+  app.disable('x-powered-by');
+  app.use(json({ type: ACCEPTED_JSON_BODY_TYPES, limit: config.MAX_BODY_SIZE, strict: true }));
+  app.useGlobalFilters(new FhirExceptionFilter());
+  app.enableShutdownHooks();
+  return app;
+}

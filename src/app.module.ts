@@ -1,0 +1,35 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { LoggerModule } from 'nestjs-pino';
+import { AppConfig } from './config/app-config';
+import { ConfigModule } from './config/config.module';
+import { DatabaseModule } from './database/database.module';
+import { FhirModule } from './fhir/fhir.module';
+import { HealthModule } from './health/health.module';
+import { ResourcesModule } from './resources/resources.module';
+
+/**
+ * The whole server. `ROLE` decides which parts a process runs: `api` serves HTTP,
+ * `worker` runs export jobs, `all` (the default) does both.
+ */
+@Module({})
+export class AppModule {
+  static forRoot(config: AppConfig): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        LoggerModule.forRoot({
+          pinoHttp: {
+            level: config.LOG_LEVEL,
+            autoLogging: { ignore: (req) => req.url?.startsWith('/health') ?? false },
+            redact: ['req.headers.authorization'],
+          },
+        }),
+        DatabaseModule,
+        FhirModule,
+        HealthModule,
+        ResourcesModule,
+      ],
+    };
+  }
+}

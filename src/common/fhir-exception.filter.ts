@@ -1,0 +1,147 @@
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import type { Response } from 'express';
+import { FHIR_JSON } from './fhir-content-types';
+import { FhirErrorCode, FhirException } from './fhir-exception';
+import { IssueType, operationOutcome, OperationOutcome } from './operation-outcome';
+
+export function assertUnreachable(value: never): never {
+  throw new Error(`Unhandled case: ${String(value)}`);
+}
+
+/** HTTP status for each error code (exhaustive: a new code does not compile until mapped). */
+export function httpStatusOf(code: FhirErrorCode): number {
+  switch (code) {
+    case FhirErrorCode.BadRequest:
+      return 400;
+    case FhirErrorCode.Unauthorized:
+      return 401;
+    case FhirErrorCode.Forbidden:
+      return 403;
+    case FhirErrorCode.NotFound:
+      return 404;
+    case FhirErrorCode.MethodNotAllowed:
+      return 405;
+    case FhirErrorCode.NotAcceptable:
+      return 406;
+    case FhirErrorCode.Conflict:
+      return 409;
+    case FhirErrorCode.Gone:
+      return 410;
+    case FhirErrorCode.PreconditionFailed:
+      return 412;
+    case FhirErrorCode.PayloadTooLarge:
+      return 413;
+    case FhirErrorCode.UnsupportedMediaType:
+      return 415;
+    case FhirErrorCode.Unprocessable:
+      return 422;
+    case FhirErrorCode.TooManyRequests:
+      return 429;
+    case FhirErrorCode.Internal:
+      return 500;
+    case FhirErrorCode.Unavailable:
+      return 503;
+    default:
+      return assertUnreachable(code);
+  }
+}
+
+function issueTypeForStatus(status: number): IssueType {
+  if (status === 404) return 'not-found';
+  if (status === 405 || status === 406 || status === 415) return 'not-supported';
+  if (status === 413) return 'too-long';
+  if (status === 401) return 'login';
+  if (status === 403) return 'forbidden';
+  if (status === 409 || status === 412) return 'conflict';
+  if (status >= 500) return 'exception';
+  return 'invalid';
+}
+
+/** Errors thrown by body-parser before any controller runs. */
+interface BodyParserError {
+  type?: string;
+  status?: number;
+  expose?: boolean;
+  message?: string;
+  limit?: number;
+}
+
+/**
+ * Turns every error into a FHIR OperationOutcome. Known errors keep their message; anything
+ * unexpected answers 500 with a correlation id and its details go to the log only.
+ */
+@Catch()
+export class FhirExceptionFilter implements ExceptionFilter {
+  private readonly logger = new Logger('FhirExceptionFilter');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const response = host.switchToHttp().getResponse<Response>();
+    const { status, outcome, headers } = this.describe(exception);
+    if (response.headersSent) {
+      response.end();
+      return;
+    }
+    for (const [name, value] of Object.entries(headers)) response.setHeader(name, value);
+    response.status(status).type(FHIR_JSON).send(JSON.stringify(outcome));
+  }
+
+  private describe(exception: unknown): {
+    status: number;
+    outcome: OperationOutcome;
+    headers: Record<string, string>;
+  } {
+    if (exception instanceof FhirException) {
+      return {
+        status: httpStatusOf(exception.code),
+        outcome: exception.outcome,
+        headers: exception.headers,
+      };
+    }
+    if (exception instanceof HttpException) {
+      const status = exception.getStatus();
+      const body = exception.getResponse();
+      const message =
+        typeof body === 'string'
+          ? body
+          : Array.isArray((body as { message?: unknown }).message)
+            ? ((body as { message: string[] }).message).join('; ')
+            : String((body as { message?: unknown }).message ?? exception.message);
+      if (status >= 500) return this.unexpected(exception);
+      return { status, outcome: operationOutcome('error', issueTypeForStatus(status), message), headers: {} };
+    }
+    const parserError = exception as BodyParserError;
+    if (parserError && typeof parserError.type === 'string' && parserError.expose) {
+      const status = parserError.status ?? 400;
+      const message =
+        parserError.type === 'entity.parse.failed'
+          ? `Request body is not valid JSON: ${parserError.message ?? ''}`
+          : parserError.type === 'entity.too.large'
+            ? `Request body exceeds the limit of ${parserError.limit ?? '?'} bytes`
+            : (parserError.message ?? 'Bad request body');
+      return {
+        status,
+        outcome: operationOutcome('error', issueTypeForStatus(status), message),
+        headers: {},
+      };
+    }
+    return this.unexpected(exception);
+  }
+
+  private unexpected(exception: unknown) {
+    const correlationId = randomUUID();
+    this.logger.error(
+      { err: exception, correlationId },
+      `Unexpected error ${correlationId}: ${exception instanceof Error ? exception.message : String(exception)}`,
+    );
+    return {
+      status: 500,
+      outcome: operationOutcome(
+        'error',
+        'exception',
+        `Internal server error; quote correlation id ${correlationId} when reporting it`,
+      ),
+      headers: {},
+    };
+  }
+}

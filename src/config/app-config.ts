@@ -1,0 +1,132 @@
+import { plainToInstance, Transform } from 'class-transformer';
+import {
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  IsUrl,
+  Matches,
+  Max,
+  Min,
+  validateSync,
+} from 'class-validator';
+
+export const ROLES = ['api', 'worker', 'all'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export const EXPORT_STORAGE_KINDS = ['azure', 'filesystem'] as const;
+export type ExportStorageKind = (typeof EXPORT_STORAGE_KINDS)[number];
+
+export const EXPORT_FILE_URL_MODES = ['proxy', 'sas'] as const;
+export type ExportFileUrlMode = (typeof EXPORT_FILE_URL_MODES)[number];
+
+const toInt = ({ value }: { value: unknown }): unknown =>
+  typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : value;
+
+const toNumber = ({ value }: { value: unknown }): unknown =>
+  typeof value === 'string' && value.trim() !== '' && !Number.isNaN(Number(value))
+    ? Number(value)
+    : value;
+
+/**
+ * Every setting the server reads from the environment, with its default.
+ * Read once at start by {@link loadConfig}; nothing else reads `process.env`.
+ */
+export class AppConfig {
+  @Matches(/^postgres(ql)?:\/\/.+/, { message: 'must be a postgres:// URL' })
+  DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/fhir';
+
+  @Matches(/^rediss?:\/\/.+/, { message: 'must be a redis:// URL' })
+  REDIS_URL = 'redis://127.0.0.1:6379';
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(65535)
+  PORT = 8080;
+
+  @IsIn(ROLES)
+  ROLE: Role = 'all';
+
+  @IsIn(LOG_LEVELS)
+  LOG_LEVEL: LogLevel = 'info';
+
+  /** Unset: the server starts an embedded Azurite from its own dependencies (laptops, demos). */
+  @IsOptional()
+  @IsString()
+  @Matches(/(UseDevelopmentStorage=true|AccountName=|BlobEndpoint=)/, {
+    message: 'must be an Azure Storage connection string',
+  })
+  AZURE_STORAGE_CONNECTION_STRING?: string;
+
+  /** Where the embedded Azurite keeps its data when it is used. */
+  @IsString()
+  AZURITE_LOCATION = '.azurite';
+
+  @IsIn(EXPORT_STORAGE_KINDS)
+  EXPORT_STORAGE: ExportStorageKind = 'azure';
+
+  /** Root directory of the filesystem export sink. */
+  @IsString()
+  EXPORT_FILESYSTEM_ROOT = '.export-data';
+
+  @Transform(toNumber)
+  @Min(0.001)
+  @Max(4096)
+  EXPORT_FILE_MAX_MB = 64;
+
+  @IsIn(EXPORT_FILE_URL_MODES)
+  EXPORT_FILE_URLS: ExportFileUrlMode = 'proxy';
+
+  /** Public base URL of the server (no trailing slash); else derived from each request. */
+  @IsOptional()
+  @IsUrl({ require_tld: false, require_protocol: true })
+  PUBLIC_BASE_URL?: string;
+
+  /** Largest accepted request body. */
+  @IsString()
+  @Matches(/^\d+(b|kb|mb|gb)$/i, { message: 'must look like 50mb' })
+  MAX_BODY_SIZE = '50mb';
+
+  /** Prefix of BullMQ keys in Redis, so several deployments (or test runs) can share one Redis. */
+  @IsString()
+  @Matches(/^[A-Za-z0-9:_-]+$/)
+  QUEUE_PREFIX = 'fhir';
+
+  /** Operator credentials for Bull Board at /admin/queues ("user:password"). Unset: board disabled. */
+  @IsOptional()
+  @Matches(/^[^:]+:.+$/, { message: 'must be user:password' })
+  ADMIN_CREDENTIALS?: string;
+}
+
+export class ConfigError extends Error {}
+
+/** Builds the validated configuration from an environment; throws naming each bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const known = Object.keys(new AppConfig());
+  const optional = [
+    'AZURE_STORAGE_CONNECTION_STRING',
+    'PUBLIC_BASE_URL',
+    'ADMIN_CREDENTIALS',
+  ] as const;
+  const raw: Record<string, string> = {};
+  for (const key of [...known, ...optional]) {
+    const value = env[key];
+    if (value !== undefined && value !== '') raw[key] = value;
+  }
+  const config = plainToInstance(AppConfig, raw);
+  const errors = validateSync(config, { skipMissingProperties: false });
+  if (errors.length > 0) {
+    const lines = errors.map((e) => {
+      const value = JSON.stringify(e.value);
+      const reasons = Object.values(e.constraints ?? {}).join('; ');
+      return `${e.property}=${value}: ${reasons}`;
+    });
+    throw new ConfigError(`Invalid configuration:\n  ${lines.join('\n  ')}`);
+  }
+  if (config.PUBLIC_BASE_URL) config.PUBLIC_BASE_URL = config.PUBLIC_BASE_URL.replace(/\/+$/, '');
+  return config;
+}

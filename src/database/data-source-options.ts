@@ -1,0 +1,21 @@
+import { join } from 'node:path';
+import { DataSourceOptions } from 'typeorm';
+import { AppConfig } from '../config/app-config';
+
+/**
+ * The one TypeORM configuration, shared by the application and the migration CLI so the
+ * two cannot drift. Schema changes only through migrations: `synchronize` stays off.
+ */
+export function dataSourceOptions(config: AppConfig): DataSourceOptions {
+  return {
+    type: 'postgres',
+    url: config.DATABASE_URL,
+    synchronize: false,
+    migrationsRun: false,
+    migrationsTableName: 'migrations',
+    // Compiled migrations live beside compiled src in dist/; ts-jest loads the .ts ones.
+    migrations: [join(__dirname, '..', '..', 'migrations', '*.{js,ts}')],
+    entities: [join(__dirname, '..', '**', '*.entity.{js,ts}')],
+    extra: { max: 20, application_name: `fhir-server:${config.ROLE}` },
+  };
+}

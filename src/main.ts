@@ -1,0 +1,40 @@
+import 'reflect-metadata';
+import { NestFactory } from '@nestjs/core';
+import { Logger } from 'nestjs-pino';
+import { createApp } from './app.factory';
+import { AppModule } from './app.module';
+import { ConfigError, loadConfig } from './config/app-config';
+import { migrate } from './database/migrate';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(78); // EX_CONFIG
+    }
+    throw error;
+  }
+  const applied = await migrate(config);
+
+  if (config.ROLE === 'worker') {
+    const context = await NestFactory.createApplicationContext(AppModule.forRoot(config), {
+      bufferLogs: true,
+    });
+    context.useLogger(context.get(Logger));
+    context.enableShutdownHooks();
+    context.get(Logger).log({ applied, role: config.ROLE }, 'worker started');
+    return;
+  }
+
+  const app = await createApp(config);
+  await app.listen(config.PORT);
+  app.get(Logger).log({ applied, role: config.ROLE, port: config.PORT }, 'server listening');
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`Failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});
