@@ -1,0 +1,6 @@
+/** The BullMQ queue of export jobs; each BullMQ job id is the export id. */
+export const EXPORT_QUEUE = 'export';
+
+export interface ExportQueuePayload {
+  exportId: string;
+}

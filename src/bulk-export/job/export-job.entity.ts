@@ -1,0 +1,121 @@
+import { Column, Entity, PrimaryColumn } from 'typeorm';
+import type { ExportLevel, ExportRequest } from '../export-request';
+import type { OperationOutcome } from '../../common/operation-outcome';
+
+export type ExportJobStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
+
+/** Where a job's files go: a container and a folder prefix inside it ('' or 'yyyyMMddTHHmmss-id/'). */
+export interface ExportJobLocation {
+  container: string;
+  prefix: string;
+}
+
+/** One file of the manifest's `output` or `error` array. */
+export interface ExportManifestFile {
+  type: string;
+  url: string;
+  count: number;
+}
+
+/** The completion manifest of the Bulk Data IG ("Response - Complete Status"). */
+export interface ExportManifest {
+  transactionTime: string;
+  request: string;
+  requiresAccessToken: boolean;
+  output: ExportManifestFile[];
+  error: ExportManifestFile[];
+  deleted: ExportManifestFile[];
+}
+
+/** The file as the worker records it; the URL is made when the manifest is served. */
+export interface ExportedFile {
+  type: string;
+  name: string;
+  count: number;
+  bytes: number;
+}
+
+/**
+ * Resume point of one resource type: rows with seq <= cursor are durable in storage, and
+ * `writer` is the NDJSON writer state that covers exactly those rows.
+ */
+export interface TypeCheckpoint {
+  cursor: string;
+  writer?: unknown;
+  done: boolean;
+  files: ExportedFile[];
+}
+
+export interface ExportCheckpoint {
+  types?: Record<string, TypeCheckpoint>;
+  errorFiles?: ExportedFile[];
+}
+
+export interface ExportProgress {
+  /** Resources to export, estimated when the job starts. */
+  total?: number;
+  /** Resources durably written so far. */
+  exported?: number;
+  phase?: 'waiting-for-writes' | 'exporting' | 'finishing';
+}
+
+@Entity({ name: 'export_job' })
+export class ExportJobEntity {
+  @PrimaryColumn('uuid')
+  id!: string;
+
+  @Column('text')
+  level!: ExportLevel;
+
+  @Column('text', { name: 'group_id', nullable: true })
+  groupId!: string | null;
+
+  @Column('jsonb')
+  request!: ExportRequest;
+
+  @Column('text', { name: 'request_key' })
+  requestKey!: string;
+
+  @Column('text', { name: 'request_url' })
+  requestUrl!: string;
+
+  @Column('text')
+  owner!: string;
+
+  @Column('timestamptz', { name: 'transaction_time' })
+  transactionTime!: Date;
+
+  /** pg_snapshot taken right after transaction_time; the worker waits for its in-flight writes. */
+  @Column('text')
+  snapshot!: string;
+
+  @Column('text')
+  status!: ExportJobStatus;
+
+  @Column('jsonb')
+  location!: ExportJobLocation;
+
+  @Column('jsonb')
+  checkpoint!: ExportCheckpoint;
+
+  @Column('jsonb')
+  progress!: ExportProgress;
+
+  @Column('jsonb', { nullable: true })
+  manifest!: { output: ExportedFile[]; error: ExportedFile[] } | null;
+
+  @Column('jsonb', { nullable: true })
+  error!: OperationOutcome | null;
+
+  @Column('timestamptz', { name: 'created_at' })
+  createdAt!: Date;
+
+  @Column('timestamptz', { name: 'updated_at' })
+  updatedAt!: Date;
+
+  @Column('timestamptz', { name: 'started_at', nullable: true })
+  startedAt!: Date | null;
+
+  @Column('timestamptz', { name: 'finished_at', nullable: true })
+  finishedAt!: Date | null;
+}

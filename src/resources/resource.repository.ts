@@ -1,0 +1,94 @@
+/** A FHIR resource as parsed JSON. */
+export interface FhirResource {
+  resourceType: string;
+  id?: string;
+  meta?: { versionId?: string; lastUpdated?: string; [key: string]: unknown };
+  [key: string]: unknown;
+}
+
+/** One stored version of a resource. `content` is the JSON exactly as served (null when deleted). */
+export interface StoredResource {
+  seq: string;
+  type: string;
+  id: string;
+  versionId: number;
+  lastUpdated: Date;
+  deleted: boolean;
+  content: string | null;
+  patientIds: string[];
+}
+
+export interface WriteResult {
+  stored: StoredResource;
+  /** true when this write created the resource (or re-created it after a delete). */
+  created: boolean;
+}
+
+export interface VersionCondition {
+  /** Expected current version (from If-Match); a mismatch fails with 412. */
+  ifMatch?: number;
+}
+
+/**
+ * Writes inside one database transaction. All writes of a session share its clock
+ * (FHIR transaction Bundles get one lastUpdated) and commit or roll back together.
+ */
+export interface ResourceSession {
+  /** Creates a resource with a new server-assigned id (`id`: one the caller generated, e.g. for urn:uuid rewriting). */
+  create(resource: FhirResource, options?: { id?: string }): Promise<StoredResource>;
+  /** Update, or create with the client's id when it does not exist (FHIR update-as-create). */
+  update(
+    type: string,
+    id: string,
+    resource: FhirResource,
+    condition?: VersionCondition,
+  ): Promise<WriteResult>;
+  /** Versioned soft delete; null when there was nothing current to delete. */
+  delete(type: string, id: string, condition?: VersionCondition): Promise<StoredResource | null>;
+  read(type: string, id: string): Promise<StoredResource | null>;
+}
+
+/** Filters of one keyset page of an export; see {@link ResourceRepository.exportPage}. */
+export interface ExportPageQuery {
+  type: string;
+  /** Exclusive lower bound on seq (the cursor); '0' to start. */
+  afterSeq: string;
+  limit: number;
+  /** The export's snapshot instant: each resource as it was at this time. */
+  transactionTime: Date;
+  /** Only resources whose lastUpdated is after this instant. */
+  since?: Date;
+  /** Only resources whose lastUpdated is at or before this instant. */
+  until?: Date;
+  /** Only resources in the compartment of one of these patients. */
+  patientIds?: readonly string[];
+  /** Only resources in some patient's compartment (Patient-level export). */
+  anyPatientCompartment?: boolean;
+}
+
+export interface ExportRow {
+  seq: string;
+  content: string;
+}
+
+/**
+ * The resource store port. Nothing outside the store writes SQL on resources;
+ * the bulk export pages through {@link exportPage}.
+ */
+export abstract class ResourceRepository {
+  abstract read(type: string, id: string): Promise<StoredResource | null>;
+  abstract vread(type: string, id: string, versionId: number): Promise<StoredResource | null>;
+  /** Versions of one resource, newest first. */
+  abstract history(
+    type: string,
+    id: string,
+    options: { count: number; beforeVersion?: number },
+  ): Promise<StoredResource[]>;
+  /** Runs `work` in one database transaction; rolls everything back when it throws. */
+  abstract inTransaction<T>(work: (session: ResourceSession) => Promise<T>): Promise<T>;
+  /**
+   * One keyset page (`seq > afterSeq ORDER BY seq LIMIT n`, never OFFSET) of the resources of
+   * one type as they were at `transactionTime`, deleted ones left out.
+   */
+  abstract exportPage(query: ExportPageQuery): Promise<ExportRow[]>;
+}
