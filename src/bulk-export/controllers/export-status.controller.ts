@@ -1,0 +1,64 @@
+import { Controller, Delete, Get, HttpCode, Param, Req, Res } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
+import { AppConfig } from '../../config/app-config';
+import { baseUrlOf } from '../../common/base-url';
+import { FHIR_JSON, FHIR_NDJSON } from '../../common/fhir-content-types';
+import { ExportCancelService } from '../export-cancel.service';
+import { ExportStatusService } from '../export-status.service';
+
+/** Bulk Data IG: "Bulk Data Status Request", "Bulk Data Delete Request" and output file download. */
+@Controller('_operations/export')
+export class ExportStatusController {
+  constructor(
+    private readonly status: ExportStatusService,
+    private readonly cancel: ExportCancelService,
+    private readonly config: AppConfig,
+  ) {}
+
+  /** 202 with X-Progress while running, 200 with the manifest when complete, the error when failed. */
+  @Get(':id')
+  async poll(@Param('id') id: string, @Req() req: Request, @Res() res: Response): Promise<void> {
+    const view = await this.status.status(id, baseUrlOf(req, this.config));
+    switch (view.kind) {
+      case 'in-progress':
+        res
+          .status(202)
+          .set({ 'X-Progress': view.progress, 'Retry-After': String(view.retryAfterSeconds) })
+          .end();
+        return;
+      case 'failed':
+        res.status(500).type(FHIR_JSON).send(JSON.stringify(view.outcome));
+        return;
+      case 'complete':
+        res.status(200).type('application/json').send(JSON.stringify(view.manifest));
+        return;
+    }
+  }
+
+  /** Cancels a running job or discards a finished one and its files. */
+  @Delete(':id')
+  @HttpCode(202)
+  async remove(@Param('id') id: string): Promise<void> {
+    await this.cancel.cancel(id);
+  }
+
+  /** Streams an output file; gzip when the client accepts it. */
+  @Get(':id/:file')
+  async download(
+    @Param('id') id: string,
+    @Param('file') file: string,
+    @Req() req: Request,
+    @Res() res: Response,
+  ): Promise<void> {
+    const stream = await this.status.file(id, file);
+    res.status(200).type(FHIR_NDJSON).setHeader('Vary', 'Accept-Encoding');
+    if (req.acceptsEncodings('gzip', 'identity') === 'gzip') {
+      res.setHeader('Content-Encoding', 'gzip');
+      await pipeline(stream, createGzip({ level: 1 }), res);
+    } else {
+      await pipeline(stream, res);
+    }
+  }
+}

@@ -1,0 +1,107 @@
+import { Injectable } from '@nestjs/common';
+import { AppConfig } from '../config/app-config';
+import { FhirErrorCode, FhirException } from '../common/fhir-exception';
+import { OperationOutcome } from '../common/operation-outcome';
+import { ExportJobService } from './job/export-job.service';
+import { ExportedFile, ExportJobEntity, ExportManifest } from './job/export-job.entity';
+import { ExportSink } from './storage/export-sink';
+
+export type ExportStatusView =
+  | { kind: 'in-progress'; progress: string; retryAfterSeconds: number }
+  | { kind: 'failed'; outcome: OperationOutcome }
+  | { kind: 'complete'; manifest: ExportManifest };
+
+/** Validity of SAS links handed out in manifests (EXPORT_FILE_URLS=sas). */
+const SAS_LIFETIME_SECONDS = 60 * 60;
+
+const FILE_NAME = /^[A-Za-z]+-\d+\.ndjson$/;
+
+/** Status polling, manifest and file download of the Bulk Data IG ("Bulk Data Status Request"). */
+@Injectable()
+export class ExportStatusService {
+  constructor(
+    private readonly jobs: ExportJobService,
+    private readonly sink: ExportSink,
+    private readonly config: AppConfig,
+  ) {}
+
+  async status(id: string, baseUrl: string): Promise<ExportStatusView> {
+    const job = await this.visibleJob(id);
+    switch (job.status) {
+      case 'queued':
+      case 'running':
+        return { kind: 'in-progress', progress: progressText(job), retryAfterSeconds: 2 };
+      case 'failed':
+        return {
+          kind: 'failed',
+          outcome: job.error ?? {
+            resourceType: 'OperationOutcome',
+            issue: [{ severity: 'error', code: 'exception', diagnostics: 'The export failed' }],
+          },
+        };
+      case 'completed':
+        return { kind: 'complete', manifest: await this.manifest(job, baseUrl) };
+      case 'cancelled':
+        throw notFound(id);
+    }
+  }
+
+  /** Streams one output file of a completed job. */
+  async file(id: string, fileName: string): Promise<NodeJS.ReadableStream> {
+    const job = await this.visibleJob(id);
+    const files = [...(job.manifest?.output ?? []), ...(job.manifest?.error ?? [])];
+    if (job.status !== 'completed' || !FILE_NAME.test(fileName) || !files.some((f) => f.name === fileName)) {
+      throw FhirException.notFound(`Export ${id} has no file ${fileName}`);
+    }
+    return this.sink.read(job.location, fileName);
+  }
+
+  private async visibleJob(id: string): Promise<ExportJobEntity> {
+    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) throw notFound(id);
+    const job = await this.jobs.find(id);
+    if (!job || job.status === 'cancelled') throw notFound(id);
+    return job;
+  }
+
+  private async manifest(job: ExportJobEntity, baseUrl: string): Promise<ExportManifest> {
+    const sas = this.config.EXPORT_FILE_URLS === 'sas';
+    const entry = async (file: ExportedFile) => ({
+      type: file.type,
+      url: sas
+        ? await this.sink.sasUrl(job.location, file.name, SAS_LIFETIME_SECONDS)
+        : `${baseUrl}/_operations/export/${job.id}/${file.name}`,
+      count: file.count,
+    });
+    const byTypeThenNumber = (a: ExportedFile, b: ExportedFile) =>
+      a.type.localeCompare(b.type) || fileNumber(a.name) - fileNumber(b.name);
+    const output = [...(job.manifest?.output ?? [])].sort(byTypeThenNumber);
+    const error = [...(job.manifest?.error ?? [])].sort(byTypeThenNumber);
+    return {
+      transactionTime: job.transactionTime.toISOString(),
+      request: job.requestUrl,
+      requiresAccessToken: !sas,
+      output: await Promise.all(output.map(entry)),
+      error: await Promise.all(error.map(entry)),
+      deleted: [],
+    };
+  }
+}
+
+function fileNumber(name: string): number {
+  return Number(/-(\d+)\.ndjson$/.exec(name)?.[1] ?? 0);
+}
+
+function notFound(id: string): FhirException {
+  return new FhirException(FhirErrorCode.NotFound, `No export job ${id} (unknown, cancelled or deleted)`);
+}
+
+/** X-Progress: a short human-readable percentage (the IG asks for under 100 characters). */
+function progressText(job: ExportJobEntity): string {
+  const { total, exported, phase } = job.progress;
+  if (job.status === 'queued') return 'queued';
+  if (phase === 'waiting-for-writes') return 'waiting for in-flight writes to commit';
+  if (phase === 'finishing') return '100% writing manifest';
+  if (!total) return `${exported ?? 0} resources exported`;
+  const percent = Math.min(99, Math.floor(((exported ?? 0) * 100) / total));
+  return `${percent}% (${exported ?? 0} of ~${total} resources)`;
+}
