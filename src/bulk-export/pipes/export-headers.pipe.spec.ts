@@ -1,0 +1,155 @@
+import { Controller, Get, INestApplication } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import request from 'supertest';
+import { FhirErrorCode, FhirException } from '../../common/fhir-exception';
+import { FhirExceptionFilter } from '../../common/fhir-exception.filter';
+import {
+  ExportHeaders,
+  ExportHeadersPipe,
+  KickoffHeaders,
+  parseExportHeaders,
+  RequestHeaders,
+} from './export-headers.pipe';
+
+const ok = { accept: 'application/fhir+json', prefer: 'respond-async' };
+
+function rejection(headers: RequestHeaders): FhirException {
+  try {
+    parseExportHeaders(headers);
+  } catch (error) {
+    if (error instanceof FhirException) return error;
+    throw error;
+  }
+  throw new Error('expected the headers to be rejected');
+}
+
+describe('parseExportHeaders', () => {
+  it('accepts application/fhir+json with respond-async and is strict by default', () => {
+    expect(parseExportHeaders(ok)).toEqual({ lenient: false });
+  });
+
+  it.each([
+    'application/json',
+    '*/*',
+    'application/*',
+    'text/html, application/fhir+json;q=0.9',
+    'application/fhir+json; fhirVersion=4.0',
+    'APPLICATION/FHIR+JSON',
+  ])('accepts Accept %s', (accept) => {
+    expect(parseExportHeaders({ ...ok, accept })).toEqual({ lenient: false });
+  });
+
+  it('reads headers whatever their name casing and joins repeated ones', () => {
+    expect(
+      parseExportHeaders({
+        Accept: 'application/fhir+json',
+        Prefer: ['respond-async', 'handling=lenient'],
+      }),
+    ).toEqual({ lenient: true });
+  });
+
+  it('rejects a missing Accept naming the header', () => {
+    const error = rejection({ prefer: 'respond-async' });
+    expect(error.code).toBe(FhirErrorCode.BadRequest);
+    expect(error.outcome.issue[0].expression).toEqual(['Accept']);
+    expect(error.message).toContain('Accept');
+  });
+
+  it.each(['text/html', 'application/xml', 'application/fhir+json;q=0', 'application/fhir+xml'])(
+    'rejects Accept %s naming the value',
+    (accept) => {
+      const error = rejection({ ...ok, accept });
+      expect(error.code).toBe(FhirErrorCode.BadRequest);
+      expect(error.outcome.issue[0].expression).toEqual(['Accept']);
+      expect(error.message).toContain(`'${accept}'`);
+    },
+  );
+
+  it('rejects a missing Prefer naming respond-async', () => {
+    const error = rejection({ accept: 'application/fhir+json' });
+    expect(error.outcome.issue[0].expression).toEqual(['Prefer']);
+    expect(error.message).toContain('respond-async');
+  });
+
+  it('rejects a Prefer without respond-async', () => {
+    const error = rejection({ ...ok, prefer: 'handling=lenient' });
+    expect(error.outcome.issue[0].expression).toEqual(['Prefer']);
+    expect(error.message).toContain("'handling=lenient' does not include respond-async");
+  });
+
+  it.each([
+    ['respond-async, handling=lenient', true],
+    ['respond-async; handling=lenient', true],
+    ['handling=lenient, respond-async', true],
+    ['respond-async, handling="lenient"', true],
+    ['respond-async, handling=strict', false],
+    ['Respond-Async', false],
+  ])('reads Prefer %s as lenient=%s', (prefer, lenient) => {
+    expect(parseExportHeaders({ ...ok, prefer })).toEqual({ lenient });
+  });
+
+  it.each([
+    'respond-async, handling=relaxed',
+    'respond-async, return=representation',
+    'respond-async=1',
+  ])('rejects the unsupported preference in Prefer %s naming it', (prefer) => {
+    const error = rejection({ ...ok, prefer });
+    expect(error.outcome.issue[0].expression).toEqual(['Prefer']);
+    expect(error.message).toContain(`'${prefer.split(', ').pop()}'`);
+  });
+
+  it('rejects contradictory handling preferences', () => {
+    const error = rejection({ ...ok, prefer: 'respond-async, handling=strict, handling=lenient' });
+    expect(error.message).toContain('both handling=strict and handling=lenient');
+  });
+
+  it('is usable as a Nest pipe', () => {
+    expect(
+      new ExportHeadersPipe().transform({ ...ok, prefer: 'respond-async, handling=lenient' }),
+    ).toEqual({
+      lenient: true,
+    });
+  });
+});
+
+@Controller()
+class ProbeController {
+  @Get('probe')
+  probe(@KickoffHeaders(ExportHeadersPipe) headers: ExportHeaders): ExportHeaders {
+    return headers;
+  }
+}
+
+describe('KickoffHeaders with ExportHeadersPipe in a Nest app', () => {
+  let app: INestApplication;
+
+  beforeAll(async () => {
+    const moduleRef = await Test.createTestingModule({ controllers: [ProbeController] }).compile();
+    app = moduleRef.createNestApplication({ logger: false });
+    app.useGlobalFilters(new FhirExceptionFilter());
+    await app.init();
+  });
+
+  afterAll(() => app.close());
+
+  it('hands the handler the parsed headers', async () => {
+    const response = await request(app.getHttpServer())
+      .get('/probe')
+      .set('Accept', 'application/fhir+json')
+      .set('Prefer', 'respond-async, handling=lenient')
+      .expect(200);
+    expect(response.body).toEqual({ lenient: true });
+  });
+
+  it('answers 400 with an OperationOutcome naming the header', async () => {
+    const response = await request(app.getHttpServer())
+      .get('/probe')
+      .set('Accept', 'text/html')
+      .set('Prefer', 'respond-async')
+      .expect(400);
+    expect(JSON.parse(response.text)).toMatchObject({
+      resourceType: 'OperationOutcome',
+      issue: [{ severity: 'error', code: 'invalid', expression: ['Accept'] }],
+    });
+  });
+});

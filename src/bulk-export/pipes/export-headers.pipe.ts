@@ -1,0 +1,106 @@
+import { createParamDecorator, ExecutionContext, Injectable, PipeTransform } from '@nestjs/common';
+import type { Request } from 'express';
+import { FhirException } from '../../common/fhir-exception';
+
+export interface ExportHeaders {
+  /** `Prefer: handling=lenient`: skip unsupported parameters with a warning instead of a 400. */
+  lenient: boolean;
+}
+
+export type RequestHeaders = Record<string, string | string[] | undefined>;
+
+// application/* and */* include application/fhir+json.
+const ACCEPTABLE = new Set(['application/fhir+json', 'application/json', 'application/*', '*/*']);
+
+function header(headers: RequestHeaders, name: string): string | undefined {
+  const key = Object.keys(headers).find((k) => k.toLowerCase() === name);
+  const value = key === undefined ? undefined : headers[key];
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+function acceptsFhirJson(accept: string): boolean {
+  return accept.split(',').some((range) => {
+    const [mediaType, ...params] = range.split(';').map((part) => part.trim().toLowerCase());
+    if (!ACCEPTABLE.has(mediaType)) return false;
+    const q = params.find((p) => /^q\s*=/.test(p));
+    return q === undefined || Number(q.slice(q.indexOf('=') + 1).trim()) > 0;
+  });
+}
+
+/**
+ * Checks the kick-off headers (Bulk Data IG, export page "Headers"): `Accept:
+ * application/fhir+json` and `Prefer: respond-async`, optionally with `handling=lenient|strict`.
+ */
+export function parseExportHeaders(headers: RequestHeaders): ExportHeaders {
+  const accept = header(headers, 'accept');
+  if (accept === undefined || accept.trim() === '') {
+    throw FhirException.badRequest(
+      'The $export kick-off requires the Accept header application/fhir+json; none was given',
+      ['Accept'],
+    );
+  }
+  if (!acceptsFhirJson(accept)) {
+    throw FhirException.badRequest(
+      `Accept '${accept}' is not supported; the $export kick-off requires Accept: application/fhir+json`,
+      ['Accept'],
+    );
+  }
+
+  const prefer = header(headers, 'prefer') ?? '';
+  let respondAsync = false;
+  let handling: string | undefined;
+  // Some clients separate preferences with ';' instead of ','; both are read as preferences.
+  for (const raw of prefer.split(/[,;]/)) {
+    const preference = raw.trim();
+    if (preference === '') continue;
+    const [token, ...rest] = preference.split('=');
+    const name = token.trim().toLowerCase();
+    const value = rest
+      .join('=')
+      .trim()
+      .replace(/^"(.*)"$/, '$1')
+      .toLowerCase();
+    if (name === 'respond-async' && rest.length === 0) {
+      respondAsync = true;
+    } else if (name === 'handling' && (value === 'lenient' || value === 'strict')) {
+      if (handling !== undefined && handling !== value) {
+        throw FhirException.badRequest(
+          `Prefer '${prefer}' asks for both handling=strict and handling=lenient`,
+          ['Prefer'],
+        );
+      }
+      handling = value;
+    } else {
+      throw FhirException.badRequest(
+        `Prefer '${preference}' is not supported for $export; use respond-async, optionally with handling=lenient or handling=strict`,
+        ['Prefer'],
+      );
+    }
+  }
+  if (!respondAsync) {
+    throw FhirException.badRequest(
+      prefer.trim() === ''
+        ? 'The $export kick-off requires the Prefer header respond-async; none was given'
+        : `Prefer '${prefer}' does not include respond-async, which the $export kick-off requires`,
+      ['Prefer'],
+    );
+  }
+  return { lenient: handling === 'lenient' };
+}
+
+/**
+ * All request headers as a handler parameter. Nest's own `@Headers()` takes no pipes, so the
+ * kick-off handlers use `@KickoffHeaders(ExportHeadersPipe) headers: ExportHeaders`.
+ */
+export const KickoffHeaders = createParamDecorator(
+  (_: unknown, ctx: ExecutionContext): RequestHeaders =>
+    ctx.switchToHttp().getRequest<Request>().headers,
+);
+
+/** Nest pipe running {@link parseExportHeaders}; see {@link KickoffHeaders}. */
+@Injectable()
+export class ExportHeadersPipe implements PipeTransform<RequestHeaders, ExportHeaders> {
+  transform(headers: RequestHeaders): ExportHeaders {
+    return parseExportHeaders(headers);
+  }
+}

@@ -1,0 +1,55 @@
+import { createParamDecorator, ExecutionContext, Injectable, PipeTransform } from '@nestjs/common';
+import type { Request } from 'express';
+import { FhirDefinitions } from '../../fhir/fhir-definitions.service';
+import { ExportLevel, ExportRequest } from '../export-request';
+import { parseExportHeaders } from './export-headers.pipe';
+import { parseExportParameters, parseExportQuery } from './export-parameters.pipe';
+
+/** The raw kick-off input: which endpoint, GET query or POST body, and the Prefer handling. */
+export interface RawKickoff {
+  level: ExportLevel;
+  groupId?: string;
+  lenient: boolean;
+  form: 'GET' | 'POST';
+  input: unknown;
+}
+
+function levelOf(req: Request): ExportLevel {
+  if (req.params.id !== undefined) return 'group';
+  return req.path.startsWith('/Patient/') ? 'patient' : 'system';
+}
+
+/**
+ * Collects the kick-off input of a `$export` request for {@link ExportParametersPipe}.
+ * Lenient handling is read from `Prefer` (validated separately by ExportHeadersPipe).
+ */
+export const KickoffParameters = createParamDecorator((_: unknown, ctx: ExecutionContext) => {
+  const req = ctx.switchToHttp().getRequest<Request>();
+  const level = levelOf(req);
+  const id = req.params.id;
+  return {
+    level,
+    groupId: typeof id === 'string' ? id : undefined,
+    lenient: parseExportHeaders(req.headers).lenient,
+    form: req.method === 'POST' ? 'POST' : 'GET',
+    input: req.method === 'POST' ? (req.body as unknown) : req.query,
+  } satisfies RawKickoff;
+});
+
+/** Validates kick-off parameters of either form into one normalized {@link ExportRequest}. */
+@Injectable()
+export class ExportParametersPipe implements PipeTransform<RawKickoff, ExportRequest> {
+  constructor(private readonly definitions: FhirDefinitions) {}
+
+  transform(raw: RawKickoff): ExportRequest {
+    const context = {
+      level: raw.level,
+      groupId: raw.groupId,
+      lenient: raw.lenient,
+      knownTypes: this.definitions,
+    };
+    return raw.form === 'POST'
+      ? parseExportParameters(raw.input, context)
+      : parseExportQuery(raw.input as Record<string, unknown>, context);
+  }
+}
