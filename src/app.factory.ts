@@ -7,6 +7,8 @@ import { AppModule } from './app.module';
 import { AppConfig } from './config/app-config';
 import { ACCEPTED_JSON_BODY_TYPES } from './common/fhir-content-types';
 import { FhirExceptionFilter } from './common/fhir-exception.filter';
+import { mountBullBoard } from './admin/bull-board';
+import { mountOpenApi } from './openapi/openapi';
 
 /**
  * Builds the HTTP application exactly as production runs it; tests boot the same thing.
@@ -23,6 +25,8 @@ export async function createApp(config: AppConfig): Promise<INestApplication> {
   app.disable('x-powered-by');
   app.use(json({ type: ACCEPTED_JSON_BODY_TYPES, limit: config.MAX_BODY_SIZE, strict: true }));
   app.useGlobalFilters(new FhirExceptionFilter());
+  mountBullBoard(app, config);
+  mountOpenApi(app);
   app.enableShutdownHooks();
   return app;
 }

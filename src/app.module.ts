@@ -1,10 +1,14 @@
+import { BullModule } from '@nestjs/bullmq';
 import { DynamicModule, Module } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
+import { BulkExportModule } from './bulk-export/bulk-export.module';
+import { redisConnection } from './common/redis-connection';
 import { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { DatabaseModule } from './database/database.module';
 import { FhirModule } from './fhir/fhir.module';
 import { HealthModule } from './health/health.module';
+import { MetadataModule } from './metadata/metadata.module';
 import { ResourcesModule } from './resources/resources.module';
 
 /**
@@ -26,9 +30,15 @@ export class AppModule {
           },
         }),
         DatabaseModule,
+        BullModule.forRoot({
+          connection: redisConnection(config.REDIS_URL),
+          prefix: config.QUEUE_PREFIX,
+        }),
         FhirModule,
         HealthModule,
+        MetadataModule,
         ResourcesModule,
+        BulkExportModule.forRoot(config),
       ],
     };
   }

@@ -5,6 +5,7 @@ import { createApp } from './app.factory';
 import { AppModule } from './app.module';
 import { ConfigError, loadConfig } from './config/app-config';
 import { migrate } from './database/migrate';
+import { startEmbeddedAzurite } from './bulk-export/storage/embedded-azurite';
 
 async function main(): Promise<void> {
   let config;
@@ -19,19 +20,29 @@ async function main(): Promise<void> {
   }
   const applied = await migrate(config);
 
+  // A laptop or demo without a storage account gets Azurite from our own dependencies.
+  let embeddedAzurite: string | undefined;
+  if (config.EXPORT_STORAGE === 'azure' && !config.AZURE_STORAGE_CONNECTION_STRING) {
+    const azurite = await startEmbeddedAzurite({ location: config.AZURITE_LOCATION });
+    config.AZURE_STORAGE_CONNECTION_STRING = azurite.connectionString;
+    embeddedAzurite = azurite.connectionString.replace(/AccountKey=[^;]+/, 'AccountKey=…');
+  }
+
   if (config.ROLE === 'worker') {
     const context = await NestFactory.createApplicationContext(AppModule.forRoot(config), {
       bufferLogs: true,
     });
     context.useLogger(context.get(Logger));
     context.enableShutdownHooks();
-    context.get(Logger).log({ applied, role: config.ROLE }, 'worker started');
+    context.get(Logger).log({ applied, role: config.ROLE, embeddedAzurite }, 'worker started');
     return;
   }
 
   const app = await createApp(config);
   await app.listen(config.PORT);
-  app.get(Logger).log({ applied, role: config.ROLE, port: config.PORT }, 'server listening');
+  app
+    .get(Logger)
+    .log({ applied, role: config.ROLE, port: config.PORT, embeddedAzurite }, 'server listening');
 }
 
 main().catch((error: unknown) => {

@@ -69,6 +69,19 @@ export class AppConfig {
   @IsIn(EXPORT_STORAGE_KINDS)
   EXPORT_STORAGE: ExportStorageKind = 'azure';
 
+  /** Attempts per storage request (exponential backoff between them) before an export fails. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(20)
+  STORAGE_MAX_TRIES = 6;
+
+  /** First backoff delay between storage attempts, doubling on each retry. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  STORAGE_RETRY_DELAY_MS = 500;
+
   /** Root directory of the filesystem export sink. */
   @IsString()
   EXPORT_FILESYSTEM_ROOT = '.export-data';
@@ -77,6 +90,35 @@ export class AppConfig {
   @Min(0.001)
   @Max(4096)
   EXPORT_FILE_MAX_MB = 64;
+
+  /** Resources read from PostgreSQL per keyset page of an export. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(100_000)
+  EXPORT_PAGE_SIZE = 2000;
+
+  /** How much output (MB) an export writes between two durable checkpoints. */
+  @Transform(toNumber)
+  @Min(0.001)
+  @Max(1024)
+  EXPORT_CHECKPOINT_MB = 16;
+
+  /** Export jobs one worker process runs at once. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(64)
+  EXPORT_WORKER_CONCURRENCY = 1;
+
+  /**
+   * How long a worker's lock on a job lasts without renewal; a killed worker's job is
+   * handed to another worker (and resumed from its checkpoint) this long after it died.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1000)
+  EXPORT_LOCK_MS = 30_000;
 
   @IsIn(EXPORT_FILE_URL_MODES)
   EXPORT_FILE_URLS: ExportFileUrlMode = 'proxy';

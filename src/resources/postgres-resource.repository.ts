@@ -239,33 +239,50 @@ export class PostgresResourceRepository extends ResourceRepository {
   }
 
   async exportPage(query: ExportPageQuery): Promise<ExportRow[]> {
-    const params: unknown[] = [query.type, query.afterSeq, query.transactionTime];
-    const where = [
-      'type = $1',
-      'seq > $2',
-      'NOT deleted',
-      'last_updated <= $3',
-      '(superseded_at IS NULL OR superseded_at > $3)',
-    ];
-    if (query.since) {
-      params.push(query.since);
-      where.push(`last_updated > $${params.length}`);
-    }
-    if (query.until) {
-      params.push(query.until);
-      where.push(`last_updated <= $${params.length}`);
-    }
-    if (query.patientIds) {
-      params.push(query.patientIds);
-      where.push(`patient_ids && $${params.length}::text[]`);
-    } else if (query.anyPatientCompartment) {
-      where.push(`patient_ids <> '{}'`);
-    }
-    params.push(query.limit);
+    const { where, params } = exportFilter(query);
+    params.push(query.afterSeq, query.limit);
     return (await this.dataSource.query(
-      `SELECT seq, content FROM resource WHERE ${where.join(' AND ')}
+      `SELECT seq, content FROM resource WHERE ${where} AND seq > $${params.length - 1}
        ORDER BY seq LIMIT $${params.length}`,
       params,
     )) as ExportRow[];
   }
+
+  async exportCount(query: Omit<ExportPageQuery, 'afterSeq' | 'limit'>): Promise<number> {
+    const { where, params } = exportFilter(query);
+    const [row] = (await this.dataSource.query(
+      `SELECT count(*)::bigint AS n FROM resource WHERE ${where}`,
+      params,
+    )) as { n: string }[];
+    return Number(row.n);
+  }
+}
+
+/** The rows of one type as they were at transactionTime, deleted ones left out. */
+function exportFilter(query: Omit<ExportPageQuery, 'afterSeq' | 'limit'>): {
+  where: string;
+  params: unknown[];
+} {
+  const params: unknown[] = [query.type, query.transactionTime];
+  const where = [
+    'type = $1',
+    'NOT deleted',
+    'last_updated <= $2',
+    '(superseded_at IS NULL OR superseded_at > $2)',
+  ];
+  if (query.since) {
+    params.push(query.since);
+    where.push(`last_updated > $${params.length}`);
+  }
+  if (query.until) {
+    params.push(query.until);
+    where.push(`last_updated <= $${params.length}`);
+  }
+  if (query.patientIds) {
+    params.push(query.patientIds);
+    where.push(`patient_ids && $${params.length}::text[]`);
+  } else if (query.anyPatientCompartment) {
+    where.push(`patient_ids <> '{}'`);
+  }
+  return { where: where.join(' AND '), params };
 }

@@ -91,4 +91,6 @@ export abstract class ResourceRepository {
    * one type as they were at `transactionTime`, deleted ones left out.
    */
   abstract exportPage(query: ExportPageQuery): Promise<ExportRow[]>;
+  /** How many resources of one type the same filters select (cursor and limit ignored). */
+  abstract exportCount(query: Omit<ExportPageQuery, 'afterSeq' | 'limit'>): Promise<number>;
 }

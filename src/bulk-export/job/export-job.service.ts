@@ -121,6 +121,19 @@ export class ExportJobService {
     return queued.length;
   }
 
+  /**
+   * Whether every transaction that was in flight when the job's snapshot was taken has
+   * ended; until then a write stamped before transaction_time may still commit.
+   */
+  async snapshotSettled(snapshot: string): Promise<boolean> {
+    const [row] = (await this.dataSource.query(
+      `SELECT count(*)::int AS open FROM pg_snapshot_xip($1::pg_snapshot) AS x
+       WHERE pg_xact_status(x) = 'in progress'`,
+      [snapshot],
+    )) as { open: number }[];
+    return row.open === 0;
+  }
+
   find(id: string): Promise<ExportJobEntity | null> {
     return this.jobs.findOne({ where: { id } });
   }

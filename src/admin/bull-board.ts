@@ -1,0 +1,63 @@
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { ExpressAdapter } from '@bull-board/express';
+import { INestApplication, Logger } from '@nestjs/common';
+import { getQueueToken } from '@nestjs/bullmq';
+import type { Queue } from 'bullmq';
+import type { NextFunction, Request, Response } from 'express';
+import { timingSafeEqual } from 'node:crypto';
+import { AppConfig } from '../config/app-config';
+import { FHIR_JSON } from '../common/fhir-content-types';
+import { operationOutcome } from '../common/operation-outcome';
+import { EXPORT_QUEUE } from '../bulk-export/export-queue';
+
+export const BULL_BOARD_PATH = '/admin/queues';
+
+function sameSecret(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/**
+ * Basic authentication for Bull Board. The board is Express middleware, outside Nest's
+ * guards, so it carries its own check.
+ */
+export function operatorAuth(credentials: string) {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    const header = req.headers.authorization ?? '';
+    const given = header.startsWith('Basic ')
+      ? Buffer.from(header.slice(6), 'base64').toString('utf8')
+      : '';
+    if (sameSecret(given, credentials)) {
+      next();
+      return;
+    }
+    res
+      .status(401)
+      .set('WWW-Authenticate', 'Basic realm="operators", charset="UTF-8"')
+      .type(FHIR_JSON)
+      .send(JSON.stringify(operationOutcome('error', 'login', 'Operator credentials required')));
+  };
+}
+
+/**
+ * Mounts Bull Board at /admin/queues showing the export queue, for operators holding
+ * ADMIN_CREDENTIALS. Without credentials configured the board stays off.
+ */
+export function mountBullBoard(app: INestApplication, config: AppConfig): void {
+  const logger = new Logger('BullBoard');
+  if (!config.ADMIN_CREDENTIALS) {
+    logger.log('ADMIN_CREDENTIALS unset: Bull Board is disabled');
+    return;
+  }
+  const serverAdapter = new ExpressAdapter();
+  serverAdapter.setBasePath(BULL_BOARD_PATH);
+  const queue = app.get<Queue>(getQueueToken(EXPORT_QUEUE));
+  createBullBoard({ queues: [new BullMQAdapter(queue)], serverAdapter });
+  app.use(
+    BULL_BOARD_PATH,
+    operatorAuth(config.ADMIN_CREDENTIALS),
+    serverAdapter.getRouter() as (req: Request, res: Response, next: NextFunction) => void,
+  );
+}

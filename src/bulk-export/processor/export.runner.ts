@@ -1,0 +1,194 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AppConfig } from '../../config/app-config';
+import { operationOutcome, OperationOutcome } from '../../common/operation-outcome';
+import { FhirException } from '../../common/fhir-exception';
+import { FhirDefinitions } from '../../fhir/fhir-definitions.service';
+import { PatientCompartment } from '../../fhir/patient-compartment.service';
+import { ExportPageQuery, ResourceRepository } from '../../resources/resource.repository';
+import { GroupMembers } from '../group-members.service';
+import { ExportJobService } from '../job/export-job.service';
+import {
+  ExportCheckpoint,
+  ExportedFile,
+  ExportJobEntity,
+  TypeCheckpoint,
+} from '../job/export-job.entity';
+import {
+  maxFileBytesFromMegabytes,
+  RotatingNdjsonWriter,
+  WriterCheckpoint,
+} from '../ndjson/rotating-ndjson.writer';
+import { ExportSink } from '../storage/export-sink';
+
+const MB = 1024 * 1024;
+
+/** Thrown inside a run when the job row says it was cancelled. */
+class Cancelled extends Error {}
+
+/**
+ * Runs one export job (Bulk Data IG, export page "Bulk Data Output File Request": one NDJSON
+ * file per type). Pages every type with keyset pagination, copies each resource's stored JSON
+ * into rotating NDJSON files, and checkpoints cursor and writer state in the job row once the
+ * bytes they cover are durable, so a retried job resumes exactly where the last one stopped.
+ * Plain class: testable without Redis.
+ */
+@Injectable()
+export class ExportRunner {
+  private readonly logger = new Logger(ExportRunner.name);
+
+  constructor(
+    private readonly jobs: ExportJobService,
+    private readonly resources: ResourceRepository,
+    private readonly sink: ExportSink,
+    private readonly definitions: FhirDefinitions,
+    private readonly compartment: PatientCompartment,
+    private readonly groups: GroupMembers,
+    private readonly config: AppConfig,
+  ) {}
+
+  async run(exportId: string): Promise<void> {
+    const job = await this.jobs.find(exportId);
+    if (!job || !(await this.jobs.start(exportId))) return;
+    try {
+      await this.export(job);
+    } catch (error) {
+      if (error instanceof Cancelled) {
+        await this.discard(job);
+        return;
+      }
+      this.logger.error({ err: error, exportId }, 'export failed');
+      await this.jobs.fail(exportId, failureOutcome(error));
+    }
+  }
+
+  private async export(job: ExportJobEntity): Promise<void> {
+    await this.waitForInFlightWrites(job);
+    const filters = await this.filters(job);
+    const types = this.types(job);
+    const checkpoint: ExportCheckpoint = { types: { ...job.checkpoint.types } };
+    const progress = {
+      phase: 'exporting' as const,
+      total: await this.estimate(types, filters),
+      exported: Object.values(checkpoint.types ?? {}).reduce(
+        (sum, t) => sum + t.files.reduce((n, f) => n + f.count, 0),
+        0,
+      ),
+    };
+    await this.jobs.saveProgress(job.id, progress);
+    await this.sink.prepare(job.location);
+
+    for (const type of types) {
+      const state: TypeCheckpoint = checkpoint.types?.[type] ?? { cursor: '0', done: false, files: [] };
+      if (state.done) continue;
+      const writer = new RotatingNdjsonWriter({
+        sink: this.sink,
+        location: job.location,
+        type,
+        maxFileBytes: maxFileBytesFromMegabytes(this.config.EXPORT_FILE_MAX_MB),
+        resume: state.writer as WriterCheckpoint | undefined,
+      });
+      let cursor = state.cursor;
+      let uncheckpointedBytes = 0;
+      for (;;) {
+        const rows = await this.resources.exportPage({ ...filters, type, afterSeq: cursor, limit: this.config.EXPORT_PAGE_SIZE });
+        if (rows.length === 0) break;
+        const lines = rows.map((r) => r.content + '\n');
+        await writer.writeBatch(lines);
+        cursor = rows[rows.length - 1].seq;
+        uncheckpointedBytes += lines.reduce((n, line) => n + line.length, 0);
+        progress.exported += rows.length;
+        if (uncheckpointedBytes >= this.config.EXPORT_CHECKPOINT_MB * MB) {
+          const writerState = await writer.checkpoint();
+          checkpoint.types = { ...checkpoint.types, [type]: { cursor, writer: writerState, done: false, files: [] } };
+          if (!(await this.jobs.saveCheckpoint(job.id, checkpoint, progress))) throw new Cancelled();
+          uncheckpointedBytes = 0;
+        } else if ((await this.jobs.status(job.id)) !== 'running') {
+          throw new Cancelled();
+        }
+      }
+      const files = (await writer.finish()).map((f) => ({ type, name: f.name, count: f.lines, bytes: f.bytes }));
+      checkpoint.types = { ...checkpoint.types, [type]: { cursor, done: true, files } };
+      if (!(await this.jobs.saveCheckpoint(job.id, checkpoint, progress))) throw new Cancelled();
+    }
+
+    const output = Object.values(checkpoint.types ?? {}).flatMap((t) => t.files);
+    const error = await this.writeWarnings(job);
+    if (!(await this.jobs.complete(job.id, { output, error }))) throw new Cancelled();
+  }
+
+  /** Holds the job until every write stamped at or before transaction_time has committed. */
+  private async waitForInFlightWrites(job: ExportJobEntity): Promise<void> {
+    let waited = false;
+    while (!(await this.jobs.snapshotSettled(job.snapshot))) {
+      if (!waited) await this.jobs.saveProgress(job.id, { phase: 'waiting-for-writes' });
+      waited = true;
+      if ((await this.jobs.status(job.id)) !== 'running') throw new Cancelled();
+      await sleep(100);
+    }
+  }
+
+  private async filters(job: ExportJobEntity): Promise<Omit<ExportPageQuery, 'type' | 'afterSeq' | 'limit'>> {
+    const { request } = job;
+    const base = {
+      transactionTime: job.transactionTime,
+      since: request.since ? new Date(request.since) : undefined,
+      until: request.until ? new Date(request.until) : undefined,
+    };
+    switch (request.level) {
+      case 'system':
+        return base;
+      case 'patient':
+        return request.patients ? { ...base, patientIds: request.patients } : { ...base, anyPatientCompartment: true };
+      case 'group': {
+        const members = await this.groups.patientIds(request.groupId ?? '', job.transactionTime);
+        const patientIds = request.patients ? members.filter((id) => request.patients?.includes(id)) : members;
+        return { ...base, patientIds };
+      }
+    }
+  }
+
+  /** Requested types, or every type the level covers; sorted so resumes walk them in order. */
+  private types(job: ExportJobEntity): string[] {
+    const { request } = job;
+    const covered =
+      request.level === 'system' ? this.definitions.resourceTypes : this.compartment.compartmentTypes;
+    return [...(request.types ?? covered)].filter((t) => covered.includes(t)).sort();
+  }
+
+  private async estimate(
+    types: string[],
+    filters: Omit<ExportPageQuery, 'type' | 'afterSeq' | 'limit'>,
+  ): Promise<number> {
+    let total = 0;
+    for (const type of types) total += await this.resources.exportCount({ ...filters, type });
+    return total;
+  }
+
+  /** Issues that `Prefer: handling=lenient` let through become OperationOutcomes in an error file. */
+  private async writeWarnings(job: ExportJobEntity): Promise<ExportedFile[]> {
+    if (!job.request.warnings.length) return [];
+    const writer = new RotatingNdjsonWriter({
+      sink: this.sink,
+      location: job.location,
+      type: 'OperationOutcome',
+      maxFileBytes: maxFileBytesFromMegabytes(this.config.EXPORT_FILE_MAX_MB),
+    });
+    const lines = job.request.warnings.map((w) => JSON.stringify(operationOutcome('warning', 'processing', w)));
+    await writer.writeBatch(lines.map((line) => line + '\n'));
+    return (await writer.finish()).map((f) => ({ type: 'OperationOutcome', name: f.name, count: f.lines, bytes: f.bytes }));
+  }
+
+  private async discard(job: ExportJobEntity): Promise<void> {
+    this.logger.log({ exportId: job.id }, 'export cancelled; deleting its files');
+    await this.sink.deleteAll(job.location).catch((error: unknown) => {
+      this.logger.warn({ err: error, exportId: job.id }, 'could not delete files of a cancelled export');
+    });
+  }
+}
+
+function failureOutcome(error: unknown): OperationOutcome {
+  if (error instanceof FhirException) return error.outcome;
+  const message = error instanceof Error ? error.message : String(error);
+  return operationOutcome('error', 'exception', `Export failed: ${message}`);
+}
