@@ -58,6 +58,13 @@ function issueTypeForStatus(status: number): IssueType {
   return 'invalid';
 }
 
+function httpExceptionMessage(body: string | object, fallback: string): string {
+  if (typeof body === 'string') return body;
+  const message = (body as { message?: unknown }).message;
+  if (Array.isArray(message)) return message.map(String).join('; ');
+  return typeof message === 'string' ? message : fallback;
+}
+
 /** Errors thrown by body-parser before any controller runs. */
 interface BodyParserError {
   type?: string;
@@ -101,14 +108,13 @@ export class FhirExceptionFilter implements ExceptionFilter {
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
       const body = exception.getResponse();
-      const message =
-        typeof body === 'string'
-          ? body
-          : Array.isArray((body as { message?: unknown }).message)
-            ? ((body as { message: string[] }).message).join('; ')
-            : String((body as { message?: unknown }).message ?? exception.message);
+      const message = httpExceptionMessage(body, exception.message);
       if (status >= 500) return this.unexpected(exception);
-      return { status, outcome: operationOutcome('error', issueTypeForStatus(status), message), headers: {} };
+      return {
+        status,
+        outcome: operationOutcome('error', issueTypeForStatus(status), message),
+        headers: {},
+      };
     }
     const parserError = exception as BodyParserError;
     if (parserError && typeof parserError.type === 'string' && parserError.expose) {

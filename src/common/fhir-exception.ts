@@ -47,7 +47,11 @@ export class FhirException extends Error {
   constructor(
     readonly code: FhirErrorCode,
     diagnostics: string,
-    options: { expression?: string[]; issueType?: IssueType; headers?: Record<string, string> } = {},
+    options: {
+      expression?: string[];
+      issueType?: IssueType;
+      headers?: Record<string, string>;
+    } = {},
   ) {
     super(diagnostics);
     this.name = 'FhirException';
