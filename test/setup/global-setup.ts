@@ -1,11 +1,14 @@
 import { Client } from 'pg';
 import { loadConfig } from '../../src/config/app-config';
 import { migrate } from '../../src/database/migrate';
+import { startEmbeddedAzurite } from '../../src/bulk-export/storage/embedded-azurite';
+import { TestGlobals } from './test-globals';
 
 /**
- * Gives the integration suite a fresh database (dropped and recreated, then migrated),
- * and a Redis key prefix of its own. The database name can be chosen with
- * TEST_DATABASE_URL so that parallel checkouts do not collide.
+ * Gives the integration suite a fresh database (dropped and recreated, then migrated), a Redis
+ * key prefix of its own, and blob storage: an in-memory Azurite on a free port, unless
+ * TEST_AZURE_STORAGE_CONNECTION_STRING names one. TEST_DATABASE_URL chooses the database name
+ * so that parallel checkouts do not collide.
  */
 export default async function globalSetup(): Promise<void> {
   const databaseUrl =
@@ -25,5 +28,15 @@ export default async function globalSetup(): Promise<void> {
   process.env.DATABASE_URL = databaseUrl;
   process.env.QUEUE_PREFIX = `test-${process.pid}`;
   process.env.LOG_LEVEL = process.env.LOG_LEVEL ?? 'silent';
+
+  const storage = process.env.TEST_AZURE_STORAGE_CONNECTION_STRING;
+  if (storage) {
+    process.env.AZURE_STORAGE_CONNECTION_STRING = storage;
+  } else {
+    const azurite = await startEmbeddedAzurite({ inMemory: true });
+    (globalThis as TestGlobals).__embeddedAzurite = azurite;
+    process.env.AZURE_STORAGE_CONNECTION_STRING = azurite.connectionString;
+  }
+
   await migrate(loadConfig());
 }

@@ -1,2 +1,8 @@
+import { TestGlobals } from './test-globals';
+
 /** Stops what global-setup started. */
-export default async function globalTeardown(): Promise<void> {}
+export default async function globalTeardown(): Promise<void> {
+  const globals = globalThis as TestGlobals;
+  await globals.__embeddedAzurite?.stop();
+  delete globals.__embeddedAzurite;
+}

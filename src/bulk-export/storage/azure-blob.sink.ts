@@ -1,0 +1,238 @@
+import { randomBytes } from 'node:crypto';
+import {
+  BlobSASPermissions,
+  BlobServiceClient,
+  BlockBlobClient,
+  ContainerClient,
+  RestError,
+  StorageRetryPolicyType,
+} from '@azure/storage-blob';
+import { FHIR_NDJSON } from '../../common/fhir-content-types';
+import { BlockQueue } from './block-queue';
+import {
+  assertSafeLocation,
+  ExportFileWriter,
+  ExportLocation,
+  ExportSink,
+  FileCheckpoint,
+} from './export-sink';
+
+export interface AzureRetryOptions {
+  /** Attempts per request, the first included. */
+  maxTries: number;
+  /** First backoff delay; it doubles on each retry up to `maxRetryDelayInMs`. */
+  retryDelayInMs: number;
+  maxRetryDelayInMs: number;
+  /** Limit of one attempt; a stalled connection is retried instead of hanging the job. */
+  tryTimeoutInMs: number;
+}
+
+export interface AzureBlobSinkOptions {
+  connectionString: string;
+  retry?: Partial<AzureRetryOptions>;
+  /** Smallest staged block; appends gather into blocks of this size. */
+  blockSizeBytes?: number;
+  /** Blocks staged concurrently per file. */
+  maxBlocksInFlight?: number;
+}
+
+export const DEFAULT_AZURE_RETRY: AzureRetryOptions = {
+  maxTries: 6,
+  retryDelayInMs: 500,
+  maxRetryDelayInMs: 30_000,
+  tryTimeoutInMs: 120_000,
+};
+
+const DEFAULT_BLOCK_SIZE = 4 * 1024 * 1024;
+const DEFAULT_BLOCKS_IN_FLIGHT = 4;
+const DELETE_CONCURRENCY = 8;
+
+/**
+ * Export files as block blobs ("Put Block" / "Put Block List" of the Blob service REST API):
+ * appended bytes are staged as blocks while the file grows, and a commit publishes the block
+ * list. A checkpoint is that list, so a resumed writer commits it plus its own new blocks, and
+ * whatever a crashed worker staged or committed past the checkpoint disappears on that commit.
+ */
+export class AzureBlobSink extends ExportSink {
+  private readonly service: BlobServiceClient;
+  private readonly blockSize: number;
+  private readonly blocksInFlight: number;
+
+  constructor(options: AzureBlobSinkOptions) {
+    super();
+    const retry = { ...DEFAULT_AZURE_RETRY, ...options.retry };
+    this.service = BlobServiceClient.fromConnectionString(options.connectionString, {
+      retryOptions: { retryPolicyType: StorageRetryPolicyType.EXPONENTIAL, ...retry },
+      keepAliveOptions: { enable: true },
+    });
+    this.blockSize = options.blockSizeBytes ?? DEFAULT_BLOCK_SIZE;
+    this.blocksInFlight = options.maxBlocksInFlight ?? DEFAULT_BLOCKS_IN_FLIGHT;
+  }
+
+  async prepare(location: ExportLocation): Promise<void> {
+    await this.container(location).createIfNotExists();
+  }
+
+  openFile(
+    location: ExportLocation,
+    fileName: string,
+    resume?: FileCheckpoint,
+  ): Promise<ExportFileWriter> {
+    if (resume && resume.kind !== 'azure-block-blob') {
+      return Promise.reject(
+        new Error(`Cannot resume ${fileName} from a ${resume.kind} checkpoint`),
+      );
+    }
+    return Promise.resolve(
+      new AzureBlockBlobWriter(
+        this.blob(location, fileName),
+        fileName,
+        resume,
+        this.blockSize,
+        this.blocksInFlight,
+      ),
+    );
+  }
+
+  async read(location: ExportLocation, fileName: string): Promise<NodeJS.ReadableStream> {
+    const response = await this.blob(location, fileName).download();
+    if (!response.readableStreamBody) throw new Error(`No body downloading ${fileName}`);
+    return response.readableStreamBody;
+  }
+
+  async size(location: ExportLocation, fileName: string): Promise<number> {
+    const properties = await this.blob(location, fileName).getProperties();
+    return properties.contentLength ?? 0;
+  }
+
+  exists(location: ExportLocation, fileName: string): Promise<boolean> {
+    return this.blob(location, fileName).exists();
+  }
+
+  async deleteAll(location: ExportLocation): Promise<void> {
+    const container = this.container(location);
+    if (location.prefix === '') {
+      await container.deleteIfExists();
+      return;
+    }
+    try {
+      let batch: Promise<unknown>[] = [];
+      for await (const item of container.listBlobsFlat({ prefix: location.prefix })) {
+        batch.push(
+          container.getBlobClient(item.name).deleteIfExists({ deleteSnapshots: 'include' }),
+        );
+        if (batch.length >= DELETE_CONCURRENCY) {
+          await Promise.all(batch);
+          batch = [];
+        }
+      }
+      await Promise.all(batch);
+    } catch (error) {
+      if (!(error instanceof RestError && error.statusCode === 404)) throw error;
+    }
+  }
+
+  /** Read-only service SAS; needs a connection string with an account key. */
+  override sasUrl(
+    location: ExportLocation,
+    fileName: string,
+    expiresInSeconds: number,
+  ): Promise<string> {
+    const now = Date.now();
+    return this.blob(location, fileName).generateSasUrl({
+      permissions: BlobSASPermissions.parse('r'),
+      // Tolerates clock skew between this server and the storage service.
+      startsOn: new Date(now - 5 * 60_000),
+      expiresOn: new Date(now + expiresInSeconds * 1000),
+    });
+  }
+
+  private container(location: ExportLocation): ContainerClient {
+    assertSafeLocation(location);
+    return this.service.getContainerClient(location.container);
+  }
+
+  private blob(location: ExportLocation, fileName: string): BlockBlobClient {
+    assertSafeLocation(location, fileName);
+    return this.service
+      .getContainerClient(location.container)
+      .getBlockBlobClient(location.prefix + fileName);
+  }
+}
+
+/**
+ * Block ids are unique per writer session, so a block a dead worker was still uploading can never
+ * replace one of ours. Every id of a blob must have the same length: 8 hex + '-' + 9 digits.
+ */
+function blockId(session: string, index: number): string {
+  return Buffer.from(`${session}-${index.toString().padStart(9, '0')}`).toString('base64');
+}
+
+class AzureBlockBlobWriter implements ExportFileWriter {
+  private readonly session = randomBytes(4).toString('hex');
+  private readonly blockIds: string[];
+  private readonly baseBytes: number;
+  private readonly queue: BlockQueue;
+  private committedBytes: number;
+  /** Set while the blob's committed list may differ from ours; a resumed file starts that way. */
+  private dirty = true;
+  private closed = false;
+
+  constructor(
+    private readonly blob: BlockBlobClient,
+    readonly fileName: string,
+    resume: Extract<FileCheckpoint, { kind: 'azure-block-blob' }> | undefined,
+    blockSize: number,
+    blocksInFlight: number,
+  ) {
+    this.blockIds = resume ? [...resume.blockIds] : [];
+    this.baseBytes = resume?.bytes ?? 0;
+    this.committedBytes = this.baseBytes;
+    this.queue = new BlockQueue(blockSize, blocksInFlight, (block) => this.stage(block));
+  }
+
+  get bytes(): number {
+    return this.baseBytes + this.queue.bytes;
+  }
+
+  async append(chunk: Buffer): Promise<void> {
+    this.assertOpen();
+    this.dirty ||= chunk.length > 0;
+    await this.queue.push(chunk);
+  }
+
+  async commit(): Promise<FileCheckpoint> {
+    this.assertOpen();
+    await this.queue.drain();
+    const bytes = this.bytes;
+    if (this.dirty) {
+      await this.blob.commitBlockList(this.blockIds, {
+        blobHTTPHeaders: { blobContentType: FHIR_NDJSON },
+      });
+      this.dirty = false;
+      this.committedBytes = bytes;
+    }
+    return { kind: 'azure-block-blob', bytes: this.committedBytes, blockIds: [...this.blockIds] };
+  }
+
+  async close(): Promise<FileCheckpoint> {
+    const checkpoint = await this.commit();
+    this.closed = true;
+    return checkpoint;
+  }
+
+  async abort(): Promise<void> {
+    this.closed = true;
+    await this.queue.discard();
+  }
+
+  private stage(block: Buffer): Promise<void> {
+    const id = blockId(this.session, this.blockIds.length);
+    this.blockIds.push(id);
+    return this.blob.stageBlock(id, block, block.length).then(() => undefined);
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error(`${this.fileName} is already closed`);
+  }
+}

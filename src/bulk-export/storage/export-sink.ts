@@ -1,0 +1,122 @@
+/** Where one export job's files go: a container and a folder prefix in it ('' or 'yyyyMMddTHHmmss-<id>/'). */
+export interface ExportLocation {
+  container: string;
+  prefix: string;
+}
+
+/**
+ * What is durable of one file after a commit, as plain JSON for the job row. Resuming from it
+ * continues after exactly `bytes`: anything written past it by a crashed worker is dropped.
+ */
+export type FileCheckpoint =
+  | { kind: 'azure-block-blob'; bytes: number; blockIds: string[] }
+  | { kind: 'filesystem'; bytes: number };
+
+/**
+ * One output file being written. Calls are sequential (await each before the next); memory is
+ * bounded by the block size times the blocks in flight, not by the file size.
+ */
+export interface ExportFileWriter {
+  readonly fileName: string;
+  /** Bytes appended so far, durable or not. */
+  readonly bytes: number;
+  /** Buffers the chunk; resolves once it is buffered or staged (waits only when too many blocks are in flight). */
+  append(chunk: Buffer): Promise<void>;
+  /** Makes everything appended so far durable and visible; the writer stays open for more. */
+  commit(): Promise<FileCheckpoint>;
+  /** Commits and releases the writer's resources. */
+  close(): Promise<FileCheckpoint>;
+  /** Releases the writer without committing what was appended since the last commit. */
+  abort(): Promise<void>;
+}
+
+/**
+ * Port for the storage that receives Bulk Data export files (Bulk Data IG, "Bulk Data Export
+ * Operation Request Flow": the output files listed in the complete-status manifest). Bound to
+ * Azure Blob Storage or to a local directory tree with the same layout.
+ */
+export abstract class ExportSink {
+  /** Creates the container (or directory) if it does not exist yet. */
+  abstract prepare(location: ExportLocation): Promise<void>;
+
+  /** Opens `fileName` for writing: empty, or continuing after exactly the checkpointed bytes. */
+  abstract openFile(
+    location: ExportLocation,
+    fileName: string,
+    resume?: FileCheckpoint,
+  ): Promise<ExportFileWriter>;
+
+  abstract read(location: ExportLocation, fileName: string): Promise<NodeJS.ReadableStream>;
+
+  abstract size(location: ExportLocation, fileName: string): Promise<number>;
+
+  abstract exists(location: ExportLocation, fileName: string): Promise<boolean>;
+
+  /** Removes every file of the location: the whole container when the prefix is '', else the folder. */
+  abstract deleteAll(location: ExportLocation): Promise<void>;
+
+  /** A time-limited direct download link; only storage that can sign links supports it. */
+  sasUrl(_location: ExportLocation, _fileName: string, _expiresInSeconds: number): Promise<string> {
+    return Promise.reject(
+      new Error(`${this.constructor.name} cannot issue signed URLs; use EXPORT_FILE_URLS=proxy`),
+    );
+  }
+}
+
+/**
+ * Azure container naming rules ("Naming and Referencing Containers, Blobs, and Metadata"):
+ * 3-63 characters, lowercase letters, digits and single hyphens, starting and ending with a
+ * letter or digit. Path-like input (`/`, `..`, `%2F`) fails them as well.
+ */
+export function isValidContainerName(name: string): boolean {
+  return name.length >= 3 && name.length <= 63 && /^[a-z0-9]+(-[a-z0-9]+)*$/.test(name);
+}
+
+/** `20261126T040500`: UTC, second precision, sortable. */
+function compactTimestamp(at: Date): string {
+  return at
+    .toISOString()
+    .replace(/\.\d{3}Z$/, '')
+    .replace(/[-:]/g, '');
+}
+
+/** Container of a job exported without `_container`: `export-20261126t040500-<32 hex of the id>`. */
+export function defaultContainerName(jobId: string, at: Date): string {
+  const id = jobId
+    .toLowerCase()
+    .replace(/[^a-z0-9]/g, '')
+    .slice(0, 32);
+  const name = `export-${compactTimestamp(at).toLowerCase()}`;
+  return id ? `${name}-${id}` : name;
+}
+
+/** Folder of a job exported into a shared `_container`: `20261126T040500-<job id>/`. */
+export function folderPrefix(jobId: string, at: Date): string {
+  return `${compactTimestamp(at)}-${jobId}/`;
+}
+
+const SEGMENT = /^[A-Za-z0-9._-]+$/;
+
+function isSafeSegment(segment: string): boolean {
+  return SEGMENT.test(segment) && segment !== '.' && segment !== '..';
+}
+
+/**
+ * Rejects names that could escape the location (a filesystem sink joins them into paths), so
+ * a bad value from a job row fails loudly instead of touching another job's files.
+ */
+export function assertSafeLocation(location: ExportLocation, fileName?: string): void {
+  if (!isValidContainerName(location.container)) {
+    throw new Error(`Invalid export container name ${JSON.stringify(location.container)}`);
+  }
+  const prefix = location.prefix;
+  if (
+    prefix !== '' &&
+    (!prefix.endsWith('/') || !prefix.slice(0, -1).split('/').every(isSafeSegment))
+  ) {
+    throw new Error(`Invalid export folder prefix ${JSON.stringify(prefix)}`);
+  }
+  if (fileName !== undefined && !isSafeSegment(fileName)) {
+    throw new Error(`Invalid export file name ${JSON.stringify(fileName)}`);
+  }
+}

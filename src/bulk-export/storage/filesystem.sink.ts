@@ -1,0 +1,211 @@
+import { FileHandle, mkdir, open, rm, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { BlockQueue } from './block-queue';
+import {
+  assertSafeLocation,
+  ExportFileWriter,
+  ExportLocation,
+  ExportSink,
+  FileCheckpoint,
+} from './export-sink';
+
+export interface FilesystemSinkOptions {
+  root: string;
+  /** Smallest single write; appends gather into writes of this size. */
+  blockSizeBytes?: number;
+  /** Positioned writes running concurrently per file. */
+  maxBlocksInFlight?: number;
+}
+
+const DEFAULT_BLOCK_SIZE = 4 * 1024 * 1024;
+const DEFAULT_BLOCKS_IN_FLIGHT = 2;
+
+/**
+ * Export files in a local directory tree, `{root}/{container}/{prefix}{file}`, the same layout as
+ * the blob sink, for on-premises use and benchmarks. A commit is an fsync; a checkpoint is the
+ * byte length, and resuming truncates the file back to it.
+ */
+export class FilesystemSink extends ExportSink {
+  private readonly root: string;
+  private readonly blockSize: number;
+  private readonly blocksInFlight: number;
+
+  constructor(options: FilesystemSinkOptions) {
+    super();
+    this.root = resolve(options.root);
+    this.blockSize = options.blockSizeBytes ?? DEFAULT_BLOCK_SIZE;
+    this.blocksInFlight = options.maxBlocksInFlight ?? DEFAULT_BLOCKS_IN_FLIGHT;
+  }
+
+  async prepare(location: ExportLocation): Promise<void> {
+    await mkdir(this.directory(location), { recursive: true });
+  }
+
+  async openFile(
+    location: ExportLocation,
+    fileName: string,
+    resume?: FileCheckpoint,
+  ): Promise<ExportFileWriter> {
+    if (resume && resume.kind !== 'filesystem') {
+      throw new Error(`Cannot resume ${fileName} from a ${resume.kind} checkpoint`);
+    }
+    const path = this.path(location, fileName);
+    if (!resume) {
+      const handle = await open(path, 'w');
+      return new FilesystemFileWriter(handle, fileName, 0, dirname(path), this.writerOptions());
+    }
+    const handle = await open(path, 'r+');
+    try {
+      const { size } = await handle.stat();
+      if (size < resume.bytes) {
+        throw new Error(
+          `${path} has ${size} bytes, fewer than the ${resume.bytes} its checkpoint made durable`,
+        );
+      }
+      await handle.truncate(resume.bytes);
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
+    return new FilesystemFileWriter(
+      handle,
+      fileName,
+      resume.bytes,
+      undefined,
+      this.writerOptions(),
+    );
+  }
+
+  async read(location: ExportLocation, fileName: string): Promise<NodeJS.ReadableStream> {
+    const handle = await open(this.path(location, fileName), 'r');
+    return handle.createReadStream();
+  }
+
+  async size(location: ExportLocation, fileName: string): Promise<number> {
+    return (await stat(this.path(location, fileName))).size;
+  }
+
+  async exists(location: ExportLocation, fileName: string): Promise<boolean> {
+    try {
+      return (await stat(this.path(location, fileName))).isFile();
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw error;
+    }
+  }
+
+  async deleteAll(location: ExportLocation): Promise<void> {
+    await rm(this.directory(location), { recursive: true, force: true });
+  }
+
+  private writerOptions(): { blockSize: number; blocksInFlight: number } {
+    return { blockSize: this.blockSize, blocksInFlight: this.blocksInFlight };
+  }
+
+  private directory(location: ExportLocation): string {
+    assertSafeLocation(location);
+    return join(this.root, location.container, location.prefix);
+  }
+
+  private path(location: ExportLocation, fileName: string): string {
+    assertSafeLocation(location, fileName);
+    return join(this.root, location.container, location.prefix, fileName);
+  }
+}
+
+class FilesystemFileWriter implements ExportFileWriter {
+  private readonly queue: BlockQueue;
+  private committedBytes: number;
+  /** A new file needs its creation, a resumed one its truncation, made durable on the first commit. */
+  private dirty = true;
+  private closed = false;
+
+  /** `newInDirectory`: the file was just created, so its directory entry needs an fsync too. */
+  constructor(
+    private readonly handle: FileHandle,
+    readonly fileName: string,
+    private readonly baseBytes: number,
+    private newInDirectory: string | undefined,
+    options: { blockSize: number; blocksInFlight: number },
+  ) {
+    this.committedBytes = baseBytes;
+    this.queue = new BlockQueue(options.blockSize, options.blocksInFlight, (block, offset) =>
+      this.writeAt(block, baseBytes + offset),
+    );
+  }
+
+  get bytes(): number {
+    return this.baseBytes + this.queue.bytes;
+  }
+
+  async append(chunk: Buffer): Promise<void> {
+    this.assertOpen();
+    await this.queue.push(chunk);
+  }
+
+  async commit(): Promise<FileCheckpoint> {
+    this.assertOpen();
+    await this.queue.drain();
+    const bytes = this.bytes;
+    if (this.dirty || bytes !== this.committedBytes) {
+      await this.handle.datasync();
+      if (this.newInDirectory !== undefined) {
+        await syncDirectory(this.newInDirectory);
+        this.newInDirectory = undefined;
+      }
+      this.dirty = false;
+      this.committedBytes = bytes;
+    }
+    return { kind: 'filesystem', bytes: this.committedBytes };
+  }
+
+  async close(): Promise<FileCheckpoint> {
+    try {
+      return await this.commit();
+    } finally {
+      await this.release();
+    }
+  }
+
+  async abort(): Promise<void> {
+    await this.queue.discard();
+    await this.release();
+  }
+
+  private async writeAt(block: Buffer, position: number): Promise<void> {
+    let written = 0;
+    while (written < block.length) {
+      const { bytesWritten } = await this.handle.write(
+        block,
+        written,
+        block.length - written,
+        position + written,
+      );
+      written += bytesWritten;
+    }
+  }
+
+  private async release(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.handle.close();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error(`${this.fileName} is already closed`);
+  }
+}
+
+async function syncDirectory(path: string): Promise<void> {
+  let directory: FileHandle | undefined;
+  try {
+    directory = await open(path, 'r');
+    await directory.sync();
+  } catch (error) {
+    // Some platforms cannot open or fsync a directory; the file's own fsync still happened.
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'EISDIR' && code !== 'EPERM' && code !== 'EINVAL') throw error;
+  } finally {
+    await directory?.close();
+  }
+}
