@@ -161,13 +161,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   }
   const config = plainToInstance(AppConfig, raw);
   const errors = validateSync(config, { skipMissingProperties: false });
-  if (errors.length > 0) {
-    const lines = errors.map((e) => {
-      const value = JSON.stringify(e.value);
-      const reasons = Object.values(e.constraints ?? {}).join('; ');
-      return `${e.property}=${value}: ${reasons}`;
-    });
-    throw new ConfigError(`Invalid configuration:\n  ${lines.join('\n  ')}`);
+  const problems = errors.map((e) => {
+    const value = JSON.stringify(e.value);
+    const reasons = Object.values(e.constraints ?? {}).join('; ');
+    return `${e.property}=${value}: ${reasons}`;
+  });
+  if (config.EXPORT_FILE_URLS === 'sas' && config.EXPORT_STORAGE !== 'azure') {
+    problems.push('EXPORT_FILE_URLS=sas: SAS links need EXPORT_STORAGE=azure');
+  }
+  if (
+    config.EXPORT_STORAGE === 'azure' &&
+    config.ROLE !== 'all' &&
+    !config.AZURE_STORAGE_CONNECTION_STRING
+  ) {
+    problems.push(
+      `AZURE_STORAGE_CONNECTION_STRING: required when ROLE=${config.ROLE}, so that api and worker processes share one storage account (only ROLE=all starts an embedded Azurite)`,
+    );
+  }
+  if (problems.length > 0) {
+    throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`);
   }
   if (config.PUBLIC_BASE_URL) config.PUBLIC_BASE_URL = config.PUBLIC_BASE_URL.replace(/\/+$/, '');
   return config;
