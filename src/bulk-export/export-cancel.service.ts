@@ -16,14 +16,20 @@ export class ExportCancelService {
   async cancel(id: string): Promise<void> {
     const job = /^[0-9a-f-]{36}$/i.test(id) ? await this.jobs.cancel(id) : null;
     if (!job) {
-      throw new FhirException(FhirErrorCode.NotFound, `No export job ${id} (unknown or already cancelled)`);
+      throw new FhirException(
+        FhirErrorCode.NotFound,
+        `No export job ${id} (unknown or already cancelled)`,
+      );
     }
-    // A running job deletes its own files when it sees the cancellation at its next page,
-    // so that no block it is still writing outlives the delete.
-    if (job.status !== 'running') {
-      await this.sink.deleteAll(job.location).catch((error: unknown) => {
-        this.logger.warn({ err: error, exportId: id }, 'could not delete files of a cancelled export');
-      });
-    }
+    // Deleted here even when the job was running: the status read above may be stale (the run
+    // can complete between that read and the cancel), and a completed run never cleans up. A
+    // run that is still going deletes again when it sees the cancellation, so no block it was
+    // still writing outlives the delete.
+    await this.sink.deleteAll(job.location).catch((error: unknown) => {
+      this.logger.warn(
+        { err: error, exportId: id },
+        'could not delete files of a cancelled export',
+      );
+    });
   }
 }

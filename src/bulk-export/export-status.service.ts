@@ -50,14 +50,19 @@ export class ExportStatusService {
   async file(id: string, fileName: string): Promise<NodeJS.ReadableStream> {
     const job = await this.visibleJob(id);
     const files = [...(job.manifest?.output ?? []), ...(job.manifest?.error ?? [])];
-    if (job.status !== 'completed' || !FILE_NAME.test(fileName) || !files.some((f) => f.name === fileName)) {
+    if (
+      job.status !== 'completed' ||
+      !FILE_NAME.test(fileName) ||
+      !files.some((f) => f.name === fileName)
+    ) {
       throw FhirException.notFound(`Export ${id} has no file ${fileName}`);
     }
     return this.sink.read(job.location, fileName);
   }
 
   private async visibleJob(id: string): Promise<ExportJobEntity> {
-    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) throw notFound(id);
+    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id))
+      throw notFound(id);
     const job = await this.jobs.find(id);
     if (!job || job.status === 'cancelled') throw notFound(id);
     return job;
@@ -92,7 +97,10 @@ function fileNumber(name: string): number {
 }
 
 function notFound(id: string): FhirException {
-  return new FhirException(FhirErrorCode.NotFound, `No export job ${id} (unknown, cancelled or deleted)`);
+  return new FhirException(
+    FhirErrorCode.NotFound,
+    `No export job ${id} (unknown, cancelled or deleted)`,
+  );
 }
 
 /** X-Progress: a short human-readable percentage (the IG asks for under 100 characters). */

@@ -35,7 +35,7 @@ export class GroupMembers {
       seen.add(id);
       const group = await this.resources.read('Group', id);
       if (!group?.content) continue;
-      const members = ((JSON.parse(group.content) as { member?: GroupMember[] }).member ?? []);
+      const members = (JSON.parse(group.content) as { member?: GroupMember[] }).member ?? [];
       for (const member of members) {
         if (member.inactive || !inPeriod(member.period, at)) continue;
         const match = REFERENCE.exec(member.entity?.reference ?? '');

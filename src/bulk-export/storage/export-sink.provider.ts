@@ -1,6 +1,6 @@
 import { Provider } from '@nestjs/common';
 import { AppConfig } from '../../config/app-config';
-import { AzureBlobSink } from './azure-blob.sink';
+import { AzureBlobSink, DEFAULT_AZURE_RETRY } from './azure-blob.sink';
 import { ExportSink } from './export-sink';
 import { FilesystemSink } from './filesystem.sink';
 
@@ -14,7 +14,17 @@ export function createExportSink(config: AppConfig): ExportSink {
         // main.ts fills it in from the embedded Azurite before the app is built.
         throw new Error('EXPORT_STORAGE=azure needs AZURE_STORAGE_CONNECTION_STRING');
       }
-      return new AzureBlobSink({ connectionString: config.AZURE_STORAGE_CONNECTION_STRING });
+      return new AzureBlobSink({
+        connectionString: config.AZURE_STORAGE_CONNECTION_STRING,
+        retry: {
+          maxTries: config.STORAGE_MAX_TRIES,
+          retryDelayInMs: config.STORAGE_RETRY_DELAY_MS,
+          maxRetryDelayInMs: Math.max(
+            DEFAULT_AZURE_RETRY.maxRetryDelayInMs,
+            config.STORAGE_RETRY_DELAY_MS,
+          ),
+        },
+      });
   }
 }
 

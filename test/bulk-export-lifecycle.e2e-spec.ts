@@ -1,0 +1,358 @@
+import http from 'node:http';
+import { AddressInfo } from 'node:net';
+import { BlockBlobClient, RestError } from '@azure/storage-blob';
+import request from 'supertest';
+import { DataSource } from 'typeorm';
+import { ExportJobService } from '../src/bulk-export/job/export-job.service';
+import { ExportRunner } from '../src/bulk-export/processor/export.runner';
+import { ExportRow, ResourceRepository } from '../src/resources/resource.repository';
+import { TestApp } from './support/test-app';
+import { listBlobNames } from './support/azurite';
+import {
+  bootExportApp,
+  downloadRaw,
+  eventually,
+  expectOperationOutcome,
+  exportIdOf,
+  exportJobCount,
+  exportManifest,
+  Gate,
+  kickOffResponse,
+  kickOffWith,
+  pathOf,
+  pollUntilDone,
+  resetDatabase,
+  store,
+} from './support/export-helpers';
+import { patientWithId } from './support/export-factories';
+import { FhirResource } from '../src/resources/resource.repository';
+
+/** Patients of about 600 bytes, so that with EXPORT_CHECKPOINT_MB=0.001 every page of 5 is checkpointed. */
+function paddedPatients(count: number): FhirResource[] {
+  return Array.from({ length: count }, () =>
+    patientWithId(undefined, {
+      text: {
+        status: 'generated',
+        div: `<div xmlns="http://www.w3.org/1999/xhtml">${'x'.repeat(400)}</div>`,
+      },
+    }),
+  );
+}
+
+interface HeldExport {
+  /** Resolves when the runner asks for page number `at` (1-based). */
+  reached: Promise<void>;
+  release(): void;
+  /** Page reads so far. */
+  calls(): number;
+}
+
+/** Holds the export runner when it reads page number `at`, until released. */
+function holdPageRead(t: TestApp, at: number): HeldExport {
+  const repository = t.app.get(ResourceRepository);
+  const original = repository.exportPage.bind(repository);
+  const reached = new Gate();
+  const gate = new Gate();
+  let calls = 0;
+  jest.spyOn(repository, 'exportPage').mockImplementation(async (query): Promise<ExportRow[]> => {
+    calls += 1;
+    if (calls === at) {
+      reached.open();
+      await gate.opened;
+    }
+    return original(query);
+  });
+  return { reached: reached.opened, release: () => gate.open(), calls: () => calls };
+}
+
+/** Records every run of the export runner, so a test can wait for the worker to be done. */
+function recordRuns(t: TestApp): Promise<void>[] {
+  const runner = t.app.get(ExportRunner);
+  const original = runner.run.bind(runner);
+  const runs: Promise<void>[] = [];
+  jest.spyOn(runner, 'run').mockImplementation((id: string) => {
+    const run = original(id);
+    runs.push(run);
+    return run;
+  });
+  return runs;
+}
+
+async function jobLocation(t: TestApp, id: string): Promise<{ container: string; prefix: string }> {
+  const [row] = await t.app
+    .get(DataSource)
+    .query<{ location: { container: string; prefix: string } }[]>(
+      'SELECT location FROM export_job WHERE id = $1',
+      [id],
+    );
+  return row.location;
+}
+
+describe('$export job lifecycle', () => {
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await bootExportApp({ EXPORT_PAGE_SIZE: '5', EXPORT_CHECKPOINT_MB: '0.001' });
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+  beforeEach(async () => {
+    await resetDatabase(t.app);
+  });
+  afterEach(() => {
+    jest.restoreAllMocks();
+  });
+
+  describe('dedupe of identical kick-offs', () => {
+    it('gives five concurrent identical kick-offs one job and one Content-Location', async () => {
+      await store(t.app, paddedPatients(3));
+      const held = holdPageRead(t, 1);
+      let location = '';
+      try {
+        const responses = await Promise.all(
+          Array.from({ length: 5 }, () =>
+            kickOffResponse(t.app, '/$export', { query: { _type: 'Patient' } }),
+          ),
+        );
+        expect(responses.map((r) => r.status)).toEqual([202, 202, 202, 202, 202]);
+        const locations = new Set(responses.map((r) => pathOf(r.headers['content-location'])));
+        expect(locations.size).toBe(1);
+        location = [...locations][0];
+        expect(await exportJobCount(t.app)).toBe(1);
+
+        // The same request as a POST Parameters body joins the same job...
+        const viaPost = await kickOffResponse(t.app, '/$export', {
+          method: 'POST',
+          body: {
+            resourceType: 'Parameters',
+            parameter: [{ name: '_type', valueString: 'Patient' }],
+          },
+        });
+        expect(pathOf(viaPost.headers['content-location'])).toBe(location);
+
+        // ...a different request gets a job of its own.
+        const other = await kickOffResponse(t.app, '/$export', {
+          query: { _type: 'Patient,Observation' },
+        });
+        expect(other.status).toBe(202);
+        expect(pathOf(other.headers['content-location'])).not.toBe(location);
+        expect(await exportJobCount(t.app)).toBe(2);
+      } finally {
+        held.release();
+      }
+      expect((await pollUntilDone(t.app, location)).status).toBe(200);
+    });
+
+    it('starts a new job for an identical kick-off once the first one has completed', async () => {
+      await store(t.app, paddedPatients(1));
+      const first = await exportManifest(t.app, '/$export', { query: { _type: 'Patient' } });
+      const second = await kickOffWith(t.app, '/$export', { query: { _type: 'Patient' } });
+      expect(second).not.toBe(first.statusPath);
+      expect(await exportJobCount(t.app)).toBe(2);
+      expect((await pollUntilDone(t.app, second)).status).toBe(200);
+    });
+  });
+
+  describe('status while running', () => {
+    it('answers 202 with a short X-Progress percentage and an integer Retry-After', async () => {
+      await store(t.app, paddedPatients(30));
+      const held = holdPageRead(t, 3);
+      try {
+        const statusPath = await kickOffWith(t.app, '/$export', { query: { _type: 'Patient' } });
+        await held.reached;
+        const res = await request(t.app.getHttpServer()).get(statusPath);
+
+        expect(res.status).toBe(202);
+        const progress = res.headers['x-progress'];
+        expect(progress.length).toBeLessThan(100);
+        // Two pages of five out of thirty are durable.
+        expect(progress).toMatch(/^33%/);
+        expect(res.headers['retry-after']).toMatch(/^\d+$/);
+        expect(res.text).toBe('');
+      } finally {
+        held.release();
+      }
+    });
+  });
+
+  describe('cancel (DELETE)', () => {
+    it.each([
+      ['its own container', {}],
+      ['a _container folder', { _container: 'cancel-exports' }],
+    ])(
+      'cancels a running export in %s: 202, then 404 everywhere, and its blobs are gone',
+      async (_label, query) => {
+        await store(t.app, paddedPatients(30));
+        const runs = recordRuns(t);
+        const held = holdPageRead(t, 3);
+        let statusPath = '';
+        try {
+          statusPath = await kickOffWith(t.app, '/$export', {
+            query: { _type: 'Patient', ...query },
+          });
+          await held.reached;
+        } finally {
+          // Released only after the DELETE below, unless kick-off itself failed.
+          if (!statusPath) held.release();
+        }
+        const id = exportIdOf(statusPath);
+        const location = await jobLocation(t, id);
+        expect(await listBlobNames(location.container, location.prefix || undefined)).toEqual([
+          `${location.prefix}Patient-1.ndjson`,
+        ]);
+
+        const cancel = await request(t.app.getHttpServer()).delete(statusPath);
+        held.release();
+        expect(cancel.status).toBe(202);
+        await Promise.all(runs);
+
+        // The runner stopped at its next page instead of reading on.
+        expect(held.calls()).toBe(3);
+        expectOperationOutcome(await request(t.app.getHttpServer()).get(statusPath), 404);
+        const file = await downloadRaw(t.app, `http://x${statusPath}/Patient-1.ndjson`);
+        expect(file.status).toBe(404);
+        expectOperationOutcome(await request(t.app.getHttpServer()).delete(statusPath), 404);
+        expect(await listBlobNames(location.container, location.prefix || undefined)).toEqual([]);
+      },
+    );
+
+    it('discards a completed export: 202, its files deleted, then 404', async () => {
+      await store(t.app, paddedPatients(2));
+      const { statusPath, manifest } = await exportManifest(t.app, '/$export', {
+        query: { _type: 'Patient' },
+      });
+      const location = await jobLocation(t, exportIdOf(statusPath));
+      expect(await listBlobNames(location.container)).toEqual(['Patient-1.ndjson']);
+
+      expect((await request(t.app.getHttpServer()).delete(statusPath)).status).toBe(202);
+
+      expect(await listBlobNames(location.container)).toEqual([]);
+      expectOperationOutcome(await request(t.app.getHttpServer()).get(statusPath), 404);
+      expect((await downloadRaw(t.app, manifest.output[0].url)).status).toBe(404);
+    });
+
+    it('deletes the files of an export that completes while its DELETE is being handled', async () => {
+      await store(t.app, paddedPatients(3));
+      const runs = recordRuns(t);
+      // Page 2 is the empty page after the only three Patients: the run completes right after it.
+      const held = holdPageRead(t, 2);
+      const jobs = t.app.get(ExportJobService);
+      const completed = new Gate();
+      const complete = jobs.complete.bind(jobs);
+      jest.spyOn(jobs, 'complete').mockImplementation(async (...args) => {
+        const done = await complete(...args);
+        completed.open();
+        return done;
+      });
+      const statusPath = await kickOffWith(t.app, '/$export', { query: { _type: 'Patient' } });
+      await held.reached;
+      const location = await jobLocation(t, exportIdOf(statusPath));
+
+      // The DELETE reads the job while it runs; the run completes before the DELETE marks it.
+      const find = jobs.find.bind(jobs);
+      jest.spyOn(jobs, 'find').mockImplementationOnce(async (id: string) => {
+        const job = await find(id);
+        held.release();
+        await completed.opened;
+        return job;
+      });
+      const cancel = await request(t.app.getHttpServer()).delete(statusPath);
+      await Promise.all(runs);
+
+      expect(cancel.status).toBe(202);
+      expectOperationOutcome(await request(t.app.getHttpServer()).get(statusPath), 404);
+      expect(await listBlobNames(location.container)).toEqual([]);
+    });
+
+    it('cancels a queued export before it writes anything', async () => {
+      await store(t.app, paddedPatients(2));
+      const runner = t.app.get(ExportRunner);
+      const original = runner.run.bind(runner);
+      const gate = new Gate();
+      const started = new Gate();
+      let run: Promise<void> | undefined;
+      jest.spyOn(runner, 'run').mockImplementation((id: string) => {
+        started.open();
+        run = gate.opened.then(() => original(id));
+        return run;
+      });
+      const statusPath = await kickOffWith(t.app, '/$export', { query: { _type: 'Patient' } });
+      await started.opened;
+      const location = await jobLocation(t, exportIdOf(statusPath));
+
+      const cancel = await request(t.app.getHttpServer()).delete(statusPath);
+      gate.open();
+      await run;
+
+      expect(cancel.status).toBe(202);
+      expectOperationOutcome(await request(t.app.getHttpServer()).get(statusPath), 404);
+      expect(await listBlobNames(location.container)).toEqual([]);
+    });
+  });
+
+  describe('storage failure', () => {
+    it('fails the job with a 500 OperationOutcome when storage rejects every commit', async () => {
+      await store(t.app, paddedPatients(12));
+      jest
+        .spyOn(BlockBlobClient.prototype, 'commitBlockList')
+        .mockRejectedValue(new RestError('injected storage outage', { statusCode: 503 }));
+
+      const statusPath = await kickOffWith(t.app, '/$export', { query: { _type: 'Patient' } });
+      const res = await pollUntilDone(t.app, statusPath);
+
+      expectOperationOutcome(res, 500);
+      const file = await downloadRaw(t.app, `http://x${statusPath}/Patient-1.ndjson`);
+      expect(file.status).toBe(404);
+    });
+  });
+});
+
+describe('$export when the storage service is down (STORAGE_MAX_TRIES=2)', () => {
+  let t: TestApp;
+  let storage: http.Server;
+  let requests = 0;
+
+  beforeAll(async () => {
+    // A storage endpoint that answers every request with 503 Server Busy.
+    storage = http.createServer((req, res) => {
+      requests += 1;
+      req.resume();
+      res.writeHead(503, { 'Content-Type': 'application/xml', 'x-ms-error-code': 'ServerBusy' });
+      res.end('<?xml version="1.0" encoding="utf-8"?><Error><Code>ServerBusy</Code></Error>');
+    });
+    await new Promise<void>((resolve) => storage.listen(0, '127.0.0.1', resolve));
+    const { port } = storage.address() as AddressInfo;
+    t = await bootExportApp({
+      AZURE_STORAGE_CONNECTION_STRING:
+        'DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;' +
+        'AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;' +
+        `BlobEndpoint=http://127.0.0.1:${port}/devstoreaccount1;`,
+      STORAGE_MAX_TRIES: '2',
+      STORAGE_RETRY_DELAY_MS: '10',
+    });
+  });
+  afterAll(async () => {
+    await t.close();
+    await new Promise((resolve) => storage.close(resolve));
+  });
+  beforeEach(async () => {
+    await resetDatabase(t.app);
+  });
+
+  it('retries each storage request STORAGE_MAX_TRIES times, then fails the job with a 500 OperationOutcome', async () => {
+    await store(t.app, paddedPatients(3));
+    requests = 0;
+
+    const statusPath = await kickOffWith(t.app, '/$export', { query: { _type: 'Patient' } });
+    await eventually(
+      async () => (await request(t.app.getHttpServer()).get(statusPath)).status !== 202,
+      'the export to end',
+    );
+    const res = await request(t.app.getHttpServer()).get(statusPath);
+
+    expectOperationOutcome(res, 500);
+    // The first storage call (creating the container) was tried twice, and nothing after it ran.
+    expect(requests).toBe(2);
+  });
+});
