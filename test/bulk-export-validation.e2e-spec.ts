@@ -206,6 +206,28 @@ describe('$export kick-off validation over HTTP', () => {
     });
   });
 
+  describe('parameters this server cannot apply yet', () => {
+    it.each([
+      ['_typeFilter', { _typeFilter: 'Observation?status=final' }],
+      ['_elements', { _elements: 'id' }],
+      ['includeAssociatedData', { includeAssociatedData: 'LatestProvenanceResources' }],
+    ])('refuses %s rather than silently exporting more than asked', async (name, query) => {
+      const res = await kickOffResponse(t.app, '/$export', { query });
+      expectOperationOutcome(res, 400, { expression: name, mentions: ['not supported'] });
+    });
+
+    it('exports without _typeFilter under handling=lenient and says so in the error file', async () => {
+      await store(t.app, [patientWithId()]);
+      const { manifest } = await exportManifest(t.app, '/$export', {
+        headers: LENIENT,
+        query: { _type: 'Patient', _typeFilter: 'Patient?gender=female' },
+      });
+      expect(manifest.output.map((o) => [o.type, o.count])).toEqual([['Patient', 1]]);
+      const [warning] = await downloadLines(t.app, manifest.error[0].url);
+      expect(warning).toContain('_typeFilter');
+    });
+  });
+
   describe('POST with a Parameters body', () => {
     it('accepts a Parameters body and exports what it asks for', async () => {
       const [p] = await store(t.app, [patientWithId()]);

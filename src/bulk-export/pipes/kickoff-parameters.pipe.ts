@@ -1,5 +1,6 @@
 import { createParamDecorator, ExecutionContext, Injectable, PipeTransform } from '@nestjs/common';
 import type { Request } from 'express';
+import { FhirException } from '../../common/fhir-exception';
 import { FhirDefinitions } from '../../fhir/fhir-definitions.service';
 import { ExportLevel, ExportRequest } from '../export-request';
 import { parseExportHeaders } from './export-headers.pipe';
@@ -48,8 +49,41 @@ export class ExportParametersPipe implements PipeTransform<RawKickoff, ExportReq
       lenient: raw.lenient,
       knownTypes: this.definitions,
     };
-    return raw.form === 'POST'
-      ? parseExportParameters(raw.input, context)
-      : parseExportQuery(raw.input as Record<string, unknown>, context);
+    const request =
+      raw.form === 'POST'
+        ? parseExportParameters(raw.input, context)
+        : parseExportQuery(raw.input as Record<string, unknown>, context);
+    return withoutUnsupported(request);
   }
+}
+
+/**
+ * Parameters that validate but that this server cannot apply yet. Ignoring them silently would
+ * export more than asked, so strict handling refuses them and lenient handling drops them with
+ * a warning in the manifest's error file (Bulk Data IG, "Query Parameters").
+ */
+function withoutUnsupported(request: ExportRequest): ExportRequest {
+  const unsupported: string[] = [];
+  if (request.typeFilters.length) unsupported.push('_typeFilter');
+  if (request.elements) unsupported.push('_elements');
+  if (request.includeAssociatedData) unsupported.push('includeAssociatedData');
+  if (!unsupported.length) return request;
+  if (!request.lenient) {
+    const [first] = unsupported;
+    throw FhirException.badRequest(
+      `Parameter ${first} is not supported by this server yet; retry without it, or with ` +
+        `'Prefer: handling=lenient' to export without applying it`,
+      [first],
+    );
+  }
+  return {
+    ...request,
+    typeFilters: [],
+    elements: undefined,
+    includeAssociatedData: undefined,
+    warnings: [
+      ...request.warnings,
+      ...unsupported.map((name) => `Parameter ${name} is not supported yet and was not applied`),
+    ],
+  };
 }
