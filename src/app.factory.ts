@@ -1,11 +1,10 @@
 import { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { NestExpressApplication } from '@nestjs/platform-express';
-import { json } from 'express';
 import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module';
 import { AppConfig } from './config/app-config';
-import { ACCEPTED_JSON_BODY_TYPES } from './common/fhir-content-types';
+import { fhirJsonBody } from './common/fhir-json-body';
 import { FhirExceptionFilter } from './common/fhir-exception.filter';
 import { mountBullBoard } from './admin/bull-board';
 import { mountOpenApi } from './openapi/openapi';
@@ -23,7 +22,7 @@ export async function createApp(config: AppConfig): Promise<INestApplication> {
   app.set('trust proxy', true);
   app.set('etag', false);
   app.disable('x-powered-by');
-  app.use(json({ type: ACCEPTED_JSON_BODY_TYPES, limit: config.MAX_BODY_SIZE, strict: true }));
+  app.use(fhirJsonBody(config.MAX_BODY_SIZE));
   app.useGlobalFilters(new FhirExceptionFilter());
   mountBullBoard(app, config);
   mountOpenApi(app);

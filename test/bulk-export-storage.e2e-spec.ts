@@ -26,7 +26,7 @@ import {
   uniqueContainerName,
 } from './support/azurite';
 
-const SYNTHEA = '/work/shared/data/synthea';
+const SYNTHEA = join(__dirname, 'fixtures', 'synthea');
 
 /** Real Synthea Patient resources, one per bundle. */
 const syntheaPatients: Record<string, unknown>[] = readdirSync(SYNTHEA)

@@ -65,15 +65,6 @@ function httpExceptionMessage(body: string | object, fallback: string): string {
   return typeof message === 'string' ? message : fallback;
 }
 
-/** Errors thrown by body-parser before any controller runs. */
-interface BodyParserError {
-  type?: string;
-  status?: number;
-  expose?: boolean;
-  message?: string;
-  limit?: number;
-}
-
 /**
  * Turns every error into a FHIR OperationOutcome. Known errors keep their message; anything
  * unexpected answers 500 with a correlation id and its details go to the log only.
@@ -110,21 +101,6 @@ export class FhirExceptionFilter implements ExceptionFilter {
       const body = exception.getResponse();
       const message = httpExceptionMessage(body, exception.message);
       if (status >= 500) return this.unexpected(exception);
-      return {
-        status,
-        outcome: operationOutcome('error', issueTypeForStatus(status), message),
-        headers: {},
-      };
-    }
-    const parserError = exception as BodyParserError;
-    if (parserError && typeof parserError.type === 'string' && parserError.expose) {
-      const status = parserError.status ?? 400;
-      const message =
-        parserError.type === 'entity.parse.failed'
-          ? `Request body is not valid JSON: ${parserError.message ?? ''}`
-          : parserError.type === 'entity.too.large'
-            ? `Request body exceeds the limit of ${parserError.limit ?? '?'} bytes`
-            : (parserError.message ?? 'Bad request body');
       return {
         status,
         outcome: operationOutcome('error', issueTypeForStatus(status), message),

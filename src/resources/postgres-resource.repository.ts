@@ -8,6 +8,7 @@ import {
   ExportPageQuery,
   ExportRow,
   FhirResource,
+  IdentifierCondition,
   ResourceRepository,
   ResourceSession,
   StoredResource,
@@ -42,8 +43,14 @@ function toStored(row: ResourceRow): StoredResource {
 }
 
 /** The stored JSON: resourceType, id and meta first, then the rest as the client sent it. */
-function serialize(resource: FhirResource, id: string, versionId: number, lastUpdated: Date): string {
-  const { resourceType, id: _ignored, meta, ...rest } = resource;
+function serialize(
+  resource: FhirResource,
+  id: string,
+  versionId: number,
+  lastUpdated: Date,
+): string {
+  const { resourceType, meta, ...rest } = resource;
+  delete rest.id;
   return JSON.stringify({
     resourceType,
     id,
@@ -84,7 +91,9 @@ class PostgresResourceSession implements ResourceSession {
   /** One write clock per transaction, read after the transaction id is assigned. */
   private async now(): Promise<Date> {
     if (!this.clock) {
-      const [row] = (await this.runner.query('SELECT fhir_write_clock() AS now')) as { now: Date }[];
+      const [row] = (await this.runner.query('SELECT fhir_write_clock() AS now')) as {
+        now: Date;
+      }[];
       this.clock = row.now;
     }
     return this.clock;
@@ -104,9 +113,47 @@ class PostgresResourceSession implements ResourceSession {
     return rows.length ? toStored(rows[0]) : null;
   }
 
+  async findByIdentifier(
+    type: string,
+    identifier: IdentifierCondition,
+    options: { lock?: boolean } = {},
+  ): Promise<StoredResource[]> {
+    if (options.lock) {
+      await this.runner.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [
+        `${type}?identifier=${identifier.system ?? ''}|${identifier.value}`,
+      ]);
+    }
+    // Containment on the parsed JSON: a scan of the type's current rows, acceptable for the
+    // shared reference types (Practitioner, Organization, Location) loaders point at.
+    const element = identifier.system
+      ? { system: identifier.system, value: identifier.value }
+      : { value: identifier.value };
+    const rows = (await this.runner.query(
+      `SELECT ${COLUMNS} FROM resource
+       WHERE type = $1 AND superseded_at IS NULL AND NOT deleted
+         AND content::jsonb @> $2::jsonb
+       ORDER BY seq`,
+      [type, JSON.stringify({ identifier: [element] })],
+    )) as ResourceRow[];
+    const found = rows.map(toStored);
+    if (identifier.system !== '') return found;
+    // `|value` means an identifier without a system.
+    return found.filter((stored) =>
+      (
+        JSON.parse(stored.content ?? '{}') as { identifier?: { system?: string; value?: string }[] }
+      ).identifier?.some((i) => i.value === identifier.value && i.system === undefined),
+    );
+  }
+
   async create(resource: FhirResource, options: { id?: string } = {}): Promise<StoredResource> {
     // Server-assigned ids are fresh UUIDs, so there is no current version to lock or read.
-    return this.insert(resource.resourceType, options.id ?? randomUUID(), 1, resource, await this.now());
+    return this.insert(
+      resource.resourceType,
+      options.id ?? randomUUID(),
+      1,
+      resource,
+      await this.now(),
+    );
   }
 
   async update(
@@ -120,11 +167,21 @@ class PostgresResourceSession implements ResourceSession {
     checkVersion(type, id, current, condition);
     const lastUpdated = await this.versionClock(current);
     if (current) await this.supersede(current, lastUpdated);
-    const stored = await this.insert(type, id, (current?.versionId ?? 0) + 1, resource, lastUpdated);
+    const stored = await this.insert(
+      type,
+      id,
+      (current?.versionId ?? 0) + 1,
+      resource,
+      lastUpdated,
+    );
     return { stored, created: !current || current.deleted };
   }
 
-  async delete(type: string, id: string, condition?: VersionCondition): Promise<StoredResource | null> {
+  async delete(
+    type: string,
+    id: string,
+    condition?: VersionCondition,
+  ): Promise<StoredResource | null> {
     await this.lock(type, id);
     const current = await this.read(type, id);
     checkVersion(type, id, current, condition);
@@ -193,18 +250,18 @@ export class PostgresResourceRepository extends ResourceRepository {
   }
 
   async read(type: string, id: string): Promise<StoredResource | null> {
-    const rows = (await this.dataSource.query(
+    const rows = await this.dataSource.query<ResourceRow[]>(
       `SELECT ${COLUMNS} FROM resource WHERE type = $1 AND id = $2 AND superseded_at IS NULL`,
       [type, id],
-    )) as ResourceRow[];
+    );
     return rows.length ? toStored(rows[0]) : null;
   }
 
   async vread(type: string, id: string, versionId: number): Promise<StoredResource | null> {
-    const rows = (await this.dataSource.query(
+    const rows = await this.dataSource.query<ResourceRow[]>(
       `SELECT ${COLUMNS} FROM resource WHERE type = $1 AND id = $2 AND version = $3`,
       [type, id, versionId],
-    )) as ResourceRow[];
+    );
     return rows.length ? toStored(rows[0]) : null;
   }
 
@@ -213,12 +270,12 @@ export class PostgresResourceRepository extends ResourceRepository {
     id: string,
     options: { count: number; beforeVersion?: number },
   ): Promise<StoredResource[]> {
-    const rows = (await this.dataSource.query(
+    const rows = await this.dataSource.query<ResourceRow[]>(
       `SELECT ${COLUMNS} FROM resource
        WHERE type = $1 AND id = $2 AND version < $3
        ORDER BY version DESC LIMIT $4`,
       [type, id, options.beforeVersion ?? 2_147_483_647, options.count],
-    )) as ResourceRow[];
+    );
     return rows.map(toStored);
   }
 
@@ -241,19 +298,19 @@ export class PostgresResourceRepository extends ResourceRepository {
   async exportPage(query: ExportPageQuery): Promise<ExportRow[]> {
     const { where, params } = exportFilter(query);
     params.push(query.afterSeq, query.limit);
-    return (await this.dataSource.query(
+    return await this.dataSource.query<ExportRow[]>(
       `SELECT seq, content FROM resource WHERE ${where} AND seq > $${params.length - 1}
        ORDER BY seq LIMIT $${params.length}`,
       params,
-    )) as ExportRow[];
+    );
   }
 
   async exportCount(query: Omit<ExportPageQuery, 'afterSeq' | 'limit'>): Promise<number> {
     const { where, params } = exportFilter(query);
-    const [row] = (await this.dataSource.query(
+    const [row] = await this.dataSource.query<{ n: string }[]>(
       `SELECT count(*)::bigint AS n FROM resource WHERE ${where}`,
       params,
-    )) as { n: string }[];
+    );
     return Number(row.n);
   }
 }

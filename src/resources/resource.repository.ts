@@ -46,6 +46,23 @@ export interface ResourceSession {
   /** Versioned soft delete; null when there was nothing current to delete. */
   delete(type: string, id: string, condition?: VersionCondition): Promise<StoredResource | null>;
   read(type: string, id: string): Promise<StoredResource | null>;
+  /**
+   * Current, not deleted resources of `type` with a matching `identifier` element: what
+   * conditional create (`ifNoneExist`) and conditional references need until the search index
+   * exists. With `lock`, holds a transaction lock on the condition first, so concurrent
+   * conditional creates of the same identifier take turns and the second finds the first.
+   */
+  findByIdentifier(
+    type: string,
+    identifier: IdentifierCondition,
+    options?: { lock?: boolean },
+  ): Promise<StoredResource[]>;
+}
+
+/** A token search on `identifier`: `system|value`, `|value` (system: '') or `value` (any system). */
+export interface IdentifierCondition {
+  system?: string;
+  value: string;
 }
 
 /** Filters of one keyset page of an export; see {@link ResourceRepository.exportPage}. */

@@ -1,4 +1,5 @@
 import { Controller, Get, HttpCode, Post, Req, Res } from '@nestjs/common';
+import { ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { AppConfig } from '../../config/app-config';
 import { baseUrlOf } from '../../common/base-url';
@@ -6,11 +7,13 @@ import { ExportKickoffService } from '../export-kickoff.service';
 import { ExportRequest } from '../export-request';
 import { ExportHeaders, ExportHeadersPipe, KickoffHeaders } from '../pipes/export-headers.pipe';
 import { ExportParametersPipe, KickoffParameters } from '../pipes/kickoff-parameters.pipe';
+import { BULK_DATA_TAG, ApiExportKickoff } from '../../openapi/export-api.decorators';
 
 /**
  * Bulk Data IG "Bulk Data Kick-off Request" at system, Patient and Group level, by GET
  * (query parameters) or POST (a Parameters resource). Answers 202 with Content-Location.
  */
+@ApiTags(BULK_DATA_TAG)
 @Controller()
 export class ExportKickoffController {
   constructor(
@@ -19,6 +22,7 @@ export class ExportKickoffController {
   ) {}
 
   @Get('\\$export')
+  @ApiExportKickoff('system', 'GET')
   @HttpCode(202)
   async systemGet(
     @KickoffHeaders(ExportHeadersPipe) _headers: ExportHeaders,
@@ -30,6 +34,7 @@ export class ExportKickoffController {
   }
 
   @Get('Patient/\\$export')
+  @ApiExportKickoff('patient', 'GET')
   @HttpCode(202)
   async patientGet(
     @KickoffHeaders(ExportHeadersPipe) _headers: ExportHeaders,
@@ -41,6 +46,7 @@ export class ExportKickoffController {
   }
 
   @Get('Group/:id/\\$export')
+  @ApiExportKickoff('group', 'GET')
   @HttpCode(202)
   async groupGet(
     @KickoffHeaders(ExportHeadersPipe) _headers: ExportHeaders,
@@ -52,6 +58,7 @@ export class ExportKickoffController {
   }
 
   @Post('\\$export')
+  @ApiExportKickoff('system', 'POST')
   @HttpCode(202)
   async systemPost(
     @KickoffHeaders(ExportHeadersPipe) _headers: ExportHeaders,
@@ -63,6 +70,7 @@ export class ExportKickoffController {
   }
 
   @Post('Patient/\\$export')
+  @ApiExportKickoff('patient', 'POST')
   @HttpCode(202)
   async patientPost(
     @KickoffHeaders(ExportHeadersPipe) _headers: ExportHeaders,
@@ -74,6 +82,7 @@ export class ExportKickoffController {
   }
 
   @Post('Group/:id/\\$export')
+  @ApiExportKickoff('group', 'POST')
   @HttpCode(202)
   async groupPost(
     @KickoffHeaders(ExportHeadersPipe) _headers: ExportHeaders,

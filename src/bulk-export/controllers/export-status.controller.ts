@@ -1,4 +1,5 @@
 import { Controller, Delete, Get, HttpCode, Param, Req, Res } from '@nestjs/common';
+import { ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
@@ -7,8 +8,15 @@ import { baseUrlOf } from '../../common/base-url';
 import { FHIR_JSON, FHIR_NDJSON } from '../../common/fhir-content-types';
 import { ExportCancelService } from '../export-cancel.service';
 import { ExportStatusService } from '../export-status.service';
+import {
+  BULK_DATA_TAG,
+  ApiExportCancel,
+  ApiExportFile,
+  ApiExportStatus,
+} from '../../openapi/export-api.decorators';
 
 /** Bulk Data IG: "Bulk Data Status Request", "Bulk Data Delete Request" and output file download. */
+@ApiTags(BULK_DATA_TAG)
 @Controller('_operations/export')
 export class ExportStatusController {
   constructor(
@@ -19,6 +27,7 @@ export class ExportStatusController {
 
   /** 202 with X-Progress while running, 200 with the manifest when complete, the error when failed. */
   @Get(':id')
+  @ApiExportStatus()
   async poll(@Param('id') id: string, @Req() req: Request, @Res() res: Response): Promise<void> {
     const view = await this.status.status(id, baseUrlOf(req, this.config));
     switch (view.kind) {
@@ -39,6 +48,7 @@ export class ExportStatusController {
 
   /** Cancels a running job or discards a finished one and its files. */
   @Delete(':id')
+  @ApiExportCancel()
   @HttpCode(202)
   async remove(@Param('id') id: string): Promise<void> {
     await this.cancel.cancel(id);
@@ -46,6 +56,7 @@ export class ExportStatusController {
 
   /** Streams an output file; gzip when the client accepts it. */
   @Get(':id/:file')
+  @ApiExportFile()
   async download(
     @Param('id') id: string,
     @Param('file') file: string,
