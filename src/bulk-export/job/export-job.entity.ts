@@ -47,6 +47,11 @@ export interface TypeCheckpoint {
 }
 
 export interface ExportCheckpoint {
+  /**
+   * The run that last claimed the job; only it may save the checkpoint or finish the job
+   * (a fence against a worker BullMQ handed the job away from while it was only stalled).
+   */
+  runId?: string;
   types?: Record<string, TypeCheckpoint>;
   errorFiles?: ExportedFile[];
 }
@@ -85,7 +90,11 @@ export class ExportJobEntity {
   @Column('timestamptz', { name: 'transaction_time' })
   transactionTime!: Date;
 
-  /** pg_snapshot taken right after transaction_time; the worker waits for its in-flight writes. */
+  /**
+   * pg_snapshot taken after transaction_time and after an xid of the kick-off's own committed,
+   * so it lists every transaction that could still commit a write stamped at or before
+   * transaction_time; the worker waits for those to end.
+   */
   @Column('text')
   snapshot!: string;
 

@@ -13,7 +13,6 @@ import {
   ExportCheckpoint,
   ExportedFile,
   ExportJobEntity,
-  ExportJobLocation,
   ExportProgress,
 } from './export-job.entity';
 
@@ -41,7 +40,11 @@ export class ExportJobService {
    * Creates and enqueues a job, or returns the active job of the same client with the same
    * normalized request (the unique index makes this race-free).
    */
-  async kickOff({ request, requestUrl, owner }: KickOff): Promise<{ id: string; created: boolean }> {
+  async kickOff({
+    request,
+    requestUrl,
+    owner,
+  }: KickOff): Promise<{ id: string; created: boolean }> {
     const requestKey = normalizedRequestKey(request);
     for (let attempt = 0; attempt < 5; attempt++) {
       const { transactionTime, snapshot } = await this.exportClock();
@@ -49,7 +52,7 @@ export class ExportJobService {
       const location = request.container
         ? { container: request.container, prefix: folderPrefix(id, transactionTime) }
         : { container: defaultContainerName(id, transactionTime), prefix: '' };
-      const inserted = (await this.dataSource.query(
+      const inserted = await this.dataSource.query<{ id: string }[]>(
         `INSERT INTO export_job (id, level, group_id, request, request_key, request_url, owner,
                                  transaction_time, snapshot, status, location)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'queued', $10)
@@ -67,7 +70,7 @@ export class ExportJobService {
           snapshot,
           JSON.stringify(location),
         ],
-      )) as { id: string }[];
+      );
       if (inserted.length) {
         await this.enqueue(id);
         return { id, created: true };
@@ -84,18 +87,25 @@ export class ExportJobService {
 
   /**
    * The export's snapshot instant. Writes take their transaction id before reading the clock
-   * (fhir_write_clock), so every write stamped at or before the returned time is either
-   * committed or listed in the snapshot taken afterwards; the worker waits for those before
-   * reading. Truncating to whole milliseconds and stepping back one keeps that true for the
-   * millisecond precision that lastUpdated has.
+   * (fhir_write_clock), so every write stamped at or before the returned time has an xid
+   * assigned before the clock was read here; the worker waits until all of those have ended.
+   * Truncating to whole milliseconds and stepping back one keeps that true for the millisecond
+   * precision that lastUpdated has.
+   *
+   * A snapshot lists as in progress only xids below its xmax, and xmax is one past the newest
+   * *completed* xid: a write whose xid is newer than every finished transaction is missing
+   * from the list although it is running. Committing a transaction with an xid of our own
+   * between the clock and the snapshot lifts xmax above every xid assigned before the clock,
+   * so all of them that still run are listed.
    */
   private async exportClock(): Promise<{ transactionTime: Date; snapshot: string }> {
-    const [clock] = (await this.dataSource.query(
+    const [clock] = await this.dataSource.query<{ t: Date }[]>(
       `SELECT date_trunc('milliseconds', clock_timestamp()) - interval '1 millisecond' AS t`,
-    )) as { t: Date }[];
-    const [snap] = (await this.dataSource.query(
+    );
+    await this.dataSource.query('SELECT pg_current_xact_id()');
+    const [snap] = await this.dataSource.query<{ s: string }[]>(
       'SELECT pg_current_snapshot()::text AS s',
-    )) as { s: string }[];
+    );
     return { transactionTime: clock.t, snapshot: snap.s };
   }
 
@@ -105,20 +115,36 @@ export class ExportJobService {
     } catch (error) {
       await this.fail(id, {
         resourceType: 'OperationOutcome',
-        issue: [{ severity: 'error', code: 'transient', diagnostics: 'The job queue is unavailable' }],
+        issue: [
+          { severity: 'error', code: 'transient', diagnostics: 'The job queue is unavailable' },
+        ],
       });
       this.logger.error({ err: error, exportId: id }, 'could not enqueue export');
-      throw new FhirException(FhirErrorCode.Unavailable, 'The job queue is unavailable; try again later', {
-        headers: { 'Retry-After': '30' },
-      });
+      throw new FhirException(
+        FhirErrorCode.Unavailable,
+        'The job queue is unavailable; try again later',
+        {
+          headers: { 'Retry-After': '30' },
+        },
+      );
     }
   }
 
-  /** Re-enqueues queued jobs whose BullMQ job may have been lost (adding an existing id is a no-op). */
-  async requeueQueued(): Promise<number> {
-    const queued = await this.jobs.find({ where: { status: 'queued' }, select: { id: true } });
-    for (const job of queued) await this.queue.add('export', { exportId: job.id }, { jobId: job.id });
-    return queued.length;
+  /**
+   * Re-enqueues unfinished jobs whose BullMQ job may have been lost: an API process that died
+   * between insert and add, or a running job whose queue entry is gone. Adding an id BullMQ
+   * still holds (waiting, active, finished) is a no-op, so a job that a live worker runs is
+   * not started twice.
+   */
+  async requeueUnfinished(): Promise<number> {
+    const unfinished = await this.jobs.find({
+      where: { status: In(['queued', 'running']) },
+      select: { id: true },
+    });
+    for (const job of unfinished) {
+      await this.queue.add('export', { exportId: job.id }, { jobId: job.id });
+    }
+    return unfinished.length;
   }
 
   /**
@@ -126,11 +152,11 @@ export class ExportJobService {
    * ended; until then a write stamped before transaction_time may still commit.
    */
   async snapshotSettled(snapshot: string): Promise<boolean> {
-    const [row] = (await this.dataSource.query(
+    const [row] = await this.dataSource.query<{ open: number }[]>(
       `SELECT count(*)::int AS open FROM pg_snapshot_xip($1::pg_snapshot) AS x
        WHERE pg_xact_status(x) = 'in progress'`,
       [snapshot],
-    )) as { open: number }[];
+    );
     return row.open === 0;
   }
 
@@ -143,55 +169,87 @@ export class ExportJobService {
     return job?.status ?? null;
   }
 
-  /** queued → running; false when the job is no longer queued or running (cancelled, finished). */
-  async start(id: string): Promise<boolean> {
-    const result = (await this.dataSource.query(
-      `UPDATE export_job SET status = 'running', started_at = coalesce(started_at, now()), updated_at = now()
-       WHERE id = $1 AND status IN ('queued', 'running') RETURNING id`,
-      [id],
-    )) as unknown[];
-    return this.affected(result) > 0;
+  /**
+   * Claims a queued or running job for a new run (queued → running) and returns the checkpoint
+   * to resume from, read in the same statement. The claim fences off every earlier run: a
+   * worker BullMQ took for dead while it was only stalled can no longer save a checkpoint or
+   * finish the job. Null when the job is gone, cancelled or finished.
+   */
+  async claim(id: string): Promise<{ runId: string; checkpoint: ExportCheckpoint } | null> {
+    const runId = randomUUID();
+    const result = await this.dataSource.query<unknown[]>(
+      `UPDATE export_job
+          SET status = 'running', started_at = coalesce(started_at, now()), updated_at = now(),
+              checkpoint = checkpoint || jsonb_build_object('runId', $2::text)
+        WHERE id = $1 AND status IN ('queued', 'running')
+        RETURNING checkpoint`,
+      [id, runId],
+    );
+    const [row] = this.rows<{ checkpoint: ExportCheckpoint }>(result);
+    return row ? { runId, checkpoint: row.checkpoint } : null;
   }
 
-  /** Saves progress; false when the job was cancelled meanwhile (the runner then stops). */
+  /**
+   * Whether run `runId` may go on: 'owned' while the job runs under its claim, 'cancelled' once
+   * the client cancelled it, 'lost' when another run claimed it or it ended otherwise.
+   */
+  async runState(id: string, runId: string): Promise<'owned' | 'cancelled' | 'lost'> {
+    const [row] = await this.dataSource.query<
+      { status: ExportJobEntity['status']; run: string | null }[]
+    >(`SELECT status, checkpoint->>'runId' AS run FROM export_job WHERE id = $1`, [id]);
+    if (!row || row.status === 'cancelled') return 'cancelled';
+    return row.status === 'running' && row.run === runId ? 'owned' : 'lost';
+  }
+
+  /** Saves progress under run `runId`'s claim; false when the run may not go on (see runState). */
   async saveCheckpoint(
     id: string,
+    runId: string,
     checkpoint: ExportCheckpoint,
     progress: ExportProgress,
   ): Promise<boolean> {
-    const result = (await this.dataSource.query(
+    const result = await this.dataSource.query<unknown[]>(
       `UPDATE export_job SET checkpoint = $2, progress = $3, updated_at = now()
-       WHERE id = $1 AND status = 'running' RETURNING id`,
-      [id, JSON.stringify(checkpoint), JSON.stringify(progress)],
-    )) as unknown[];
+       WHERE id = $1 AND status = 'running' AND checkpoint->>'runId' = $4 RETURNING id`,
+      [id, JSON.stringify({ ...checkpoint, runId }), JSON.stringify(progress), runId],
+    );
     return this.affected(result) > 0;
   }
 
-  async saveProgress(id: string, progress: ExportProgress): Promise<void> {
+  /** Saves progress while run `runId` holds the claim. */
+  async saveProgress(id: string, runId: string, progress: ExportProgress): Promise<void> {
     await this.dataSource.query(
-      `UPDATE export_job SET progress = $2, updated_at = now() WHERE id = $1`,
-      [id, JSON.stringify(progress)],
+      `UPDATE export_job SET progress = $2, updated_at = now()
+       WHERE id = $1 AND checkpoint->>'runId' = $3`,
+      [id, JSON.stringify(progress), runId],
     );
   }
 
+  /** Completes the job under run `runId`'s claim; false when the run may not go on. */
   async complete(
     id: string,
+    runId: string,
     manifest: { output: ExportedFile[]; error: ExportedFile[] },
   ): Promise<boolean> {
-    const result = (await this.dataSource.query(
+    const result = await this.dataSource.query<unknown[]>(
       `UPDATE export_job SET status = 'completed', manifest = $2, finished_at = now(), updated_at = now(),
               progress = progress || '{"phase":"finishing"}'
-       WHERE id = $1 AND status = 'running' RETURNING id`,
-      [id, JSON.stringify(manifest)],
-    )) as unknown[];
+       WHERE id = $1 AND status = 'running' AND checkpoint->>'runId' = $3 RETURNING id`,
+      [id, JSON.stringify(manifest), runId],
+    );
     return this.affected(result) > 0;
   }
 
-  async fail(id: string, outcome: OperationOutcome): Promise<void> {
+  /**
+   * Fails a job that is still queued or running. With `runId`, only while that run holds the
+   * claim, so a fenced-off run cannot fail the job its successor is running.
+   */
+  async fail(id: string, outcome: OperationOutcome, runId?: string): Promise<void> {
     await this.dataSource.query(
       `UPDATE export_job SET status = 'failed', error = $2, finished_at = now(), updated_at = now()
-       WHERE id = $1 AND status IN ('queued', 'running')`,
-      [id, JSON.stringify(outcome)],
+       WHERE id = $1 AND status IN ('queued', 'running')
+         AND ($3::text IS NULL OR checkpoint->>'runId' = $3)`,
+      [id, JSON.stringify(outcome), runId ?? null],
     );
   }
 
@@ -202,11 +260,11 @@ export class ExportJobService {
   async cancel(id: string): Promise<ExportJobEntity | null> {
     const job = await this.find(id);
     if (!job || job.status === 'cancelled') return null;
-    const result = (await this.dataSource.query(
+    const result = await this.dataSource.query<unknown[]>(
       `UPDATE export_job SET status = 'cancelled', finished_at = coalesce(finished_at, now()), updated_at = now()
        WHERE id = $1 AND status <> 'cancelled' RETURNING id`,
       [id],
-    )) as unknown[];
+    );
     if (this.affected(result) === 0) return null;
     await this.queue.remove(id).catch(() => 0); // an active job is locked: the runner stops itself
     return job;
@@ -214,10 +272,13 @@ export class ExportJobService {
 
   /** TypeORM returns `[rows, count]` for UPDATE ... RETURNING on PostgreSQL. */
   private affected(result: unknown[]): number {
-    if (result.length === 2 && Array.isArray(result[0]) && typeof result[1] === 'number') {
-      return result[1];
-    }
-    return result.length;
+    return this.rows(result).length;
   }
 
+  private rows<T>(result: unknown[]): T[] {
+    if (result.length === 2 && Array.isArray(result[0]) && typeof result[1] === 'number') {
+      return result[0] as T[];
+    }
+    return result as T[];
+  }
 }

@@ -1,6 +1,7 @@
 import { OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
 import { Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { Job } from 'bullmq';
+import { operationOutcome } from '../../common/operation-outcome';
 import { exportWorkerOptions } from '../../config/export-worker-options';
 import { EXPORT_QUEUE, ExportQueuePayload } from '../export-queue';
 import { ExportJobService } from '../job/export-job.service';
@@ -21,18 +22,33 @@ export class ExportProcessor extends WorkerHost implements OnApplicationBootstra
     super();
   }
 
-  /** Picks up jobs whose enqueue was lost (an API process that died between insert and add). */
+  /** Picks up unfinished jobs whose queue entry was lost (e.g. an API process that died between insert and add). */
   async onApplicationBootstrap(): Promise<void> {
-    const count = await this.jobs.requeueQueued();
-    if (count) this.logger.log({ count }, 're-enqueued queued export jobs');
+    const count = await this.jobs.requeueUnfinished();
+    if (count) this.logger.log({ count }, 're-enqueued unfinished export jobs');
   }
 
   async process(job: Job<ExportQueuePayload>): Promise<void> {
     await this.runner.run(job.data.exportId);
   }
 
+  /**
+   * The runner records its own failures, so this sees the rest: chiefly a job BullMQ gives up
+   * after it stalled more than maxStalledCount times. The row must say so, or the client would
+   * poll a 202 forever.
+   */
   @OnWorkerEvent('failed')
-  onFailed(job: Job<ExportQueuePayload> | undefined, error: Error): void {
-    this.logger.error({ err: error, exportId: job?.data.exportId }, 'export job failed in the queue');
+  async onFailed(job: Job<ExportQueuePayload> | undefined, error: Error): Promise<void> {
+    const exportId = job?.data.exportId;
+    this.logger.error({ err: error, exportId }, 'export job failed in the queue');
+    if (!exportId) return;
+    await this.jobs
+      .fail(
+        exportId,
+        operationOutcome('error', 'exception', `Export failed in the job queue: ${error.message}`),
+      )
+      .catch((err: unknown) => {
+        this.logger.error({ err, exportId }, 'could not record the failure of an export');
+      });
   }
 }

@@ -23,8 +23,19 @@ import { ExportSink } from '../storage/export-sink';
 
 const MB = 1024 * 1024;
 
-/** Thrown inside a run when the job row says it was cancelled. */
-class Cancelled extends Error {}
+/** Thrown inside a run when it must stop: the client cancelled the job, or another run claimed it. */
+class RunStopped extends Error {
+  constructor(readonly reason: 'cancelled' | 'lost') {
+    super(`export run stopped: ${reason}`);
+  }
+}
+
+/** One claim on a job: the job row plus the run id that fences off every other run. */
+interface Run {
+  job: ExportJobEntity;
+  runId: string;
+  checkpoint: ExportCheckpoint;
+}
 
 /**
  * Runs one export job (Bulk Data IG, export page "Bulk Data Output File Request": one NDJSON
@@ -49,37 +60,42 @@ export class ExportRunner {
 
   async run(exportId: string): Promise<void> {
     const job = await this.jobs.find(exportId);
-    if (!job || !(await this.jobs.start(exportId))) return;
+    const claim = job && (await this.jobs.claim(exportId));
+    if (!job || !claim) return;
+    const run: Run = { job, ...claim };
     try {
-      await this.export(job);
+      await this.export(run);
     } catch (error) {
-      if (error instanceof Cancelled) {
-        await this.discard(job);
+      if (error instanceof RunStopped) {
+        if (error.reason === 'cancelled') await this.discard(job);
+        else this.logger.warn({ exportId }, 'another run claimed the export; this one stops');
         return;
       }
       this.logger.error({ err: error, exportId }, 'export failed');
-      await this.jobs.fail(exportId, failureOutcome(error));
+      await this.jobs.fail(exportId, failureOutcome(error), run.runId);
     }
   }
 
-  private async export(job: ExportJobEntity): Promise<void> {
-    await this.waitForInFlightWrites(job);
+  private async export(run: Run): Promise<void> {
+    const { job, runId } = run;
+    await this.waitForInFlightWrites(run);
     const filters = await this.filters(job);
     const types = this.types(job);
-    const checkpoint: ExportCheckpoint = { types: { ...job.checkpoint.types } };
+    const checkpoint: ExportCheckpoint = { types: { ...run.checkpoint.types } };
     const progress = {
       phase: 'exporting' as const,
       total: await this.estimate(types, filters),
-      exported: Object.values(checkpoint.types ?? {}).reduce(
-        (sum, t) => sum + t.files.reduce((n, f) => n + f.count, 0),
-        0,
-      ),
+      exported: Object.values(checkpoint.types ?? {}).reduce((n, t) => n + durableLines(t), 0),
     };
-    await this.jobs.saveProgress(job.id, progress);
+    await this.jobs.saveProgress(job.id, runId, progress);
     await this.sink.prepare(job.location);
 
     for (const type of types) {
-      const state: TypeCheckpoint = checkpoint.types?.[type] ?? { cursor: '0', done: false, files: [] };
+      const state: TypeCheckpoint = checkpoint.types?.[type] ?? {
+        cursor: '0',
+        done: false,
+        files: [],
+      };
       if (state.done) continue;
       const writer = new RotatingNdjsonWriter({
         sink: this.sink,
@@ -89,46 +105,94 @@ export class ExportRunner {
         resume: state.writer as WriterCheckpoint | undefined,
       });
       let cursor = state.cursor;
-      let uncheckpointedBytes = 0;
-      for (;;) {
-        const rows = await this.resources.exportPage({ ...filters, type, afterSeq: cursor, limit: this.config.EXPORT_PAGE_SIZE });
-        if (rows.length === 0) break;
-        const lines = rows.map((r) => r.content + '\n');
-        await writer.writeBatch(lines);
-        cursor = rows[rows.length - 1].seq;
-        uncheckpointedBytes += lines.reduce((n, line) => n + line.length, 0);
-        progress.exported += rows.length;
-        if (uncheckpointedBytes >= this.config.EXPORT_CHECKPOINT_MB * MB) {
-          const writerState = await writer.checkpoint();
-          checkpoint.types = { ...checkpoint.types, [type]: { cursor, writer: writerState, done: false, files: [] } };
-          if (!(await this.jobs.saveCheckpoint(job.id, checkpoint, progress))) throw new Cancelled();
-          uncheckpointedBytes = 0;
-        } else if ((await this.jobs.status(job.id)) !== 'running') {
-          throw new Cancelled();
+      let files: ExportedFile[];
+      try {
+        let uncheckpointedBytes = 0;
+        for (;;) {
+          // The row is the truth: a cancelled job, or one another run claimed, stops here.
+          await this.assertOwned(run);
+          const rows = await this.resources.exportPage({
+            ...filters,
+            type,
+            afterSeq: cursor,
+            limit: this.config.EXPORT_PAGE_SIZE,
+          });
+          if (rows.length === 0) break;
+          const lines = rows.map((r) => r.content + '\n');
+          await writer.writeBatch(lines);
+          cursor = rows[rows.length - 1].seq;
+          uncheckpointedBytes += lines.reduce((n, line) => n + Buffer.byteLength(line), 0);
+          progress.exported += rows.length;
+          if (uncheckpointedBytes >= this.config.EXPORT_CHECKPOINT_MB * MB) {
+            // A run that lost its claim must not commit over its successor's blocks.
+            await this.assertOwned(run);
+            const writerState = await writer.checkpoint();
+            checkpoint.types = {
+              ...checkpoint.types,
+              [type]: { cursor, writer: writerState, done: false, files: [] },
+            };
+            if (!(await this.jobs.saveCheckpoint(job.id, runId, checkpoint, progress))) {
+              throw await this.stopped(run);
+            }
+            uncheckpointedBytes = 0;
+          }
         }
+        files = (await writer.finish()).map((f) => ({
+          type,
+          name: f.name,
+          count: f.lines,
+          bytes: f.bytes,
+        }));
+      } catch (error) {
+        // Blocks still uploading must not land after a cancelled job's files are deleted.
+        await writer.abort().catch(() => undefined);
+        throw error;
       }
-      const files = (await writer.finish()).map((f) => ({ type, name: f.name, count: f.lines, bytes: f.bytes }));
       checkpoint.types = { ...checkpoint.types, [type]: { cursor, done: true, files } };
-      if (!(await this.jobs.saveCheckpoint(job.id, checkpoint, progress))) throw new Cancelled();
+      if (!(await this.jobs.saveCheckpoint(job.id, runId, checkpoint, progress))) {
+        throw await this.stopped(run);
+      }
     }
 
     const output = Object.values(checkpoint.types ?? {}).flatMap((t) => t.files);
     const error = await this.writeWarnings(job);
-    if (!(await this.jobs.complete(job.id, { output, error }))) throw new Cancelled();
+    if (!(await this.jobs.complete(job.id, runId, { output, error }))) {
+      throw await this.stopped(run);
+    }
   }
 
-  /** Holds the job until every write stamped at or before transaction_time has committed. */
-  private async waitForInFlightWrites(job: ExportJobEntity): Promise<void> {
+  /**
+   * Holds the job until every transaction in flight at kick-off has ended: a write stamped at
+   * or before transaction_time may commit only after the export would have read past it.
+   */
+  private async waitForInFlightWrites(run: Run): Promise<void> {
     let waited = false;
-    while (!(await this.jobs.snapshotSettled(job.snapshot))) {
-      if (!waited) await this.jobs.saveProgress(job.id, { phase: 'waiting-for-writes' });
+    while (!(await this.jobs.snapshotSettled(run.job.snapshot))) {
+      if (!waited) {
+        await this.jobs.saveProgress(run.job.id, run.runId, { phase: 'waiting-for-writes' });
+      }
       waited = true;
-      if ((await this.jobs.status(job.id)) !== 'running') throw new Cancelled();
+      await this.assertOwned(run);
       await sleep(100);
     }
   }
 
-  private async filters(job: ExportJobEntity): Promise<Omit<ExportPageQuery, 'type' | 'afterSeq' | 'limit'>> {
+  private async assertOwned(run: Run): Promise<void> {
+    const state = await this.jobs.runState(run.job.id, run.runId);
+    if (state !== 'owned') throw new RunStopped(state);
+  }
+
+  /** Why a fenced write of this run was refused. */
+  private async stopped(run: Run): Promise<Error> {
+    const state = await this.jobs.runState(run.job.id, run.runId);
+    return state === 'owned'
+      ? new Error('the job row refused an update this run still owns')
+      : new RunStopped(state);
+  }
+
+  private async filters(
+    job: ExportJobEntity,
+  ): Promise<Omit<ExportPageQuery, 'type' | 'afterSeq' | 'limit'>> {
     const { request } = job;
     const base = {
       transactionTime: job.transactionTime,
@@ -139,10 +203,14 @@ export class ExportRunner {
       case 'system':
         return base;
       case 'patient':
-        return request.patients ? { ...base, patientIds: request.patients } : { ...base, anyPatientCompartment: true };
+        return request.patients
+          ? { ...base, patientIds: request.patients }
+          : { ...base, anyPatientCompartment: true };
       case 'group': {
         const members = await this.groups.patientIds(request.groupId ?? '', job.transactionTime);
-        const patientIds = request.patients ? members.filter((id) => request.patients?.includes(id)) : members;
+        const patientIds = request.patients
+          ? members.filter((id) => request.patients?.includes(id))
+          : members;
         return { ...base, patientIds };
       }
     }
@@ -152,7 +220,9 @@ export class ExportRunner {
   private types(job: ExportJobEntity): string[] {
     const { request } = job;
     const covered =
-      request.level === 'system' ? this.definitions.resourceTypes : this.compartment.compartmentTypes;
+      request.level === 'system'
+        ? this.definitions.resourceTypes
+        : this.compartment.compartmentTypes;
     return [...(request.types ?? covered)].filter((t) => covered.includes(t)).sort();
   }
 
@@ -174,17 +244,35 @@ export class ExportRunner {
       type: 'OperationOutcome',
       maxFileBytes: maxFileBytesFromMegabytes(this.config.EXPORT_FILE_MAX_MB),
     });
-    const lines = job.request.warnings.map((w) => JSON.stringify(operationOutcome('warning', 'processing', w)));
+    const lines = job.request.warnings.map((w) =>
+      JSON.stringify(operationOutcome('warning', 'processing', w)),
+    );
     await writer.writeBatch(lines.map((line) => line + '\n'));
-    return (await writer.finish()).map((f) => ({ type: 'OperationOutcome', name: f.name, count: f.lines, bytes: f.bytes }));
+    return (await writer.finish()).map((f) => ({
+      type: 'OperationOutcome',
+      name: f.name,
+      count: f.lines,
+      bytes: f.bytes,
+    }));
   }
 
   private async discard(job: ExportJobEntity): Promise<void> {
     this.logger.log({ exportId: job.id }, 'export cancelled; deleting its files');
     await this.sink.deleteAll(job.location).catch((error: unknown) => {
-      this.logger.warn({ err: error, exportId: job.id }, 'could not delete files of a cancelled export');
+      this.logger.warn(
+        { err: error, exportId: job.id },
+        'could not delete files of a cancelled export',
+      );
     });
   }
+}
+
+/** Lines a checkpoint of one type says are durable in storage. */
+function durableLines(state: TypeCheckpoint): number {
+  if (state.done) return state.files.reduce((n, f) => n + f.count, 0);
+  const writer = state.writer as WriterCheckpoint | undefined;
+  if (!writer) return 0;
+  return writer.files.reduce((n, f) => n + f.lines, writer.current?.lines ?? 0);
 }
 
 function failureOutcome(error: unknown): OperationOutcome {
