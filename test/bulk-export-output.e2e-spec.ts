@@ -112,7 +112,7 @@ describe('$export output (Azure Blob Storage, proxied downloads)', () => {
     }
     const observations = expected.get('Observation') ?? [];
     expect(observations.some((c) => c.includes(deletedObservation.id as string))).toBe(false);
-    expect(observations.length).toBeGreaterThan(200);
+    expect(observations.length).toBeGreaterThan(100);
   });
 
   it('answers the manifest with transactionTime, the kick-off URL as received, and an empty error array', async () => {

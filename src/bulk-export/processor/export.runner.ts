@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AppConfig } from '../../config/app-config';
@@ -71,8 +72,9 @@ export class ExportRunner {
         else this.logger.warn({ exportId }, 'another run claimed the export; this one stops');
         return;
       }
-      this.logger.error({ err: error, exportId }, 'export failed');
-      await this.jobs.fail(exportId, failureOutcome(error), run.runId);
+      const correlationId = randomUUID();
+      this.logger.error({ err: error, exportId, correlationId }, 'export failed');
+      await this.jobs.fail(exportId, failureOutcome(error, correlationId), run.runId);
     }
   }
 
@@ -241,7 +243,8 @@ export class ExportRunner {
     const writer = new RotatingNdjsonWriter({
       sink: this.sink,
       location: job.location,
-      type: 'OperationOutcome',
+      // Named apart from any exported type (types are capitalised): error-1.ndjson.
+      type: 'error',
       maxFileBytes: maxFileBytesFromMegabytes(this.config.EXPORT_FILE_MAX_MB),
     });
     const lines = job.request.warnings.map((w) =>
@@ -275,8 +278,12 @@ function durableLines(state: TypeCheckpoint): number {
   return writer.files.reduce((n, f) => n + f.lines, writer.current?.lines ?? 0);
 }
 
-function failureOutcome(error: unknown): OperationOutcome {
+/** What the client sees of a failure; the details (SDK messages, URLs) stay in the log. */
+function failureOutcome(error: unknown, correlationId: string): OperationOutcome {
   if (error instanceof FhirException) return error.outcome;
-  const message = error instanceof Error ? error.message : String(error);
-  return operationOutcome('error', 'exception', `Export failed: ${message}`);
+  return operationOutcome(
+    'error',
+    'exception',
+    `The export failed reading the database or writing to storage; quote correlation id ${correlationId} when reporting it`,
+  );
 }
