@@ -6,6 +6,7 @@ import {
   ResourceSession,
 } from '../src/resources/resource.repository';
 import {
+  bootExportApp,
   downloadLines,
   kickOff,
   Manifest,
@@ -349,5 +350,38 @@ describe('$export snapshot: each resource once, as of transaction_time', () => {
       await kickOff(t.app, `/$export?_type=Patient&_since=${first.transactionTime}`),
     );
     expect(second.output).toEqual([]);
+  });
+});
+
+describe('$export waiting for writes open at kick-off', () => {
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await bootExportApp({ EXPORT_MAX_WRITE_WAIT_MS: '300' });
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it('fails the job with an OperationOutcome when a transaction stays open too long, rather than answering 202 forever', async () => {
+    await resetDatabase(t.app);
+    const release = deferred();
+    const opened = deferred();
+    const write = t.app.get(ResourceRepository).inTransaction(async (session) => {
+      await session.create(patient());
+      opened.resolve();
+      await release.promise;
+    });
+    try {
+      await opened.promise;
+      const statusPath = await kickOff(t.app, '/$export?_type=Patient');
+      const res = await pollUntilDone(t.app, statusPath, 30_000);
+      expect(res.status).toBe(500);
+      const outcome = JSON.parse(res.text) as { issue: { diagnostics: string }[] };
+      expect(outcome.issue[0].diagnostics).toMatch(/did not end within 300 ms/);
+    } finally {
+      release.resolve();
+      await write;
+    }
   });
 });

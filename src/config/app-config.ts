@@ -104,6 +104,12 @@ export class AppConfig {
   @Max(1024)
   EXPORT_CHECKPOINT_MB = 16;
 
+  /** How long an export waits for transactions open at its kick-off before it fails. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  EXPORT_MAX_WRITE_WAIT_MS = 600_000;
+
   /** Export jobs one worker process runs at once. */
   @Transform(toInt)
   @IsInt()

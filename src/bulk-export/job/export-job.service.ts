@@ -34,7 +34,10 @@ export class ExportJobService {
     @InjectRepository(ExportJobEntity) private readonly jobs: Repository<ExportJobEntity>,
     @InjectDataSource() private readonly dataSource: DataSource,
     @InjectQueue(EXPORT_QUEUE) private readonly queue: Queue<ExportQueuePayload>,
-  ) {}
+  ) {
+    // Without a listener, a Redis connection error would be an unhandled 'error' event.
+    this.queue.on('error', (error) => this.logger.warn({ err: error }, 'export queue error'));
+  }
 
   /**
    * Creates and enqueues a job, or returns the active job of the same client with the same

@@ -3,7 +3,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AppConfig } from '../../config/app-config';
 import { operationOutcome, OperationOutcome } from '../../common/operation-outcome';
-import { FhirException } from '../../common/fhir-exception';
+import { FhirErrorCode, FhirException } from '../../common/fhir-exception';
 import { FhirDefinitions } from '../../fhir/fhir-definitions.service';
 import { PatientCompartment } from '../../fhir/patient-compartment.service';
 import { ExportPageQuery, ResourceRepository } from '../../resources/resource.repository';
@@ -168,12 +168,21 @@ export class ExportRunner {
    * or before transaction_time may commit only after the export would have read past it.
    */
   private async waitForInFlightWrites(run: Run): Promise<void> {
+    const deadline = Date.now() + this.config.EXPORT_MAX_WRITE_WAIT_MS;
     let waited = false;
     while (!(await this.jobs.snapshotSettled(run.job.snapshot))) {
       if (!waited) {
         await this.jobs.saveProgress(run.job.id, run.runId, { phase: 'waiting-for-writes' });
       }
       waited = true;
+      // An idle-in-transaction session anywhere on the cluster would otherwise hold the
+      // export forever: fail it with a reason the client can act on.
+      if (Date.now() > deadline) {
+        throw new FhirException(
+          FhirErrorCode.Unavailable,
+          `Transactions open at kick-off did not end within ${this.config.EXPORT_MAX_WRITE_WAIT_MS} ms; start the export again`,
+        );
+      }
       await this.assertOwned(run);
       await sleep(100);
     }
