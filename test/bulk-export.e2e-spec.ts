@@ -23,10 +23,22 @@ describe('system-level $export', () => {
   });
 
   it('exports every stored resource, one NDJSON file per type, byte for byte', async () => {
-    const [patient] = await store(t.app, [{ resourceType: 'Patient', name: [{ family: 'Lemke' }] }]);
+    const [patient] = await store(t.app, [
+      { resourceType: 'Patient', name: [{ family: 'Lemke' }] },
+    ]);
     await store(t.app, [
-      { resourceType: 'Observation', status: 'final', code: { text: 'a' }, subject: { reference: `Patient/${patient.id}` } },
-      { resourceType: 'Observation', status: 'final', code: { text: 'b' }, subject: { reference: `Patient/${patient.id}` } },
+      {
+        resourceType: 'Observation',
+        status: 'final',
+        code: { text: 'a' },
+        subject: { reference: `Patient/${patient.id}` },
+      },
+      {
+        resourceType: 'Observation',
+        status: 'final',
+        code: { text: 'b' },
+        subject: { reference: `Patient/${patient.id}` },
+      },
     ]);
 
     const status = await kickOff(t.app, '/$export');
@@ -38,9 +50,11 @@ describe('system-level $export', () => {
       ['Patient', 1],
     ]);
 
-    const rows = (await t.app
+    const rows = await t.app
       .get(DataSource)
-      .query(`SELECT type, content FROM resource ORDER BY seq`)) as { type: string; content: string }[];
+      .query<{ type: string; content: string }[]>(
+        `SELECT type, content FROM resource ORDER BY seq`,
+      );
     for (const entry of manifest.output) {
       const lines = await downloadLines(t.app, entry.url);
       expect(lines).toEqual(rows.filter((r) => r.type === entry.type).map((r) => r.content));

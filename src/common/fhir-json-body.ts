@@ -11,7 +11,7 @@ interface BodyParserError {
 
 /** Turns body-parser's errors into FhirExceptions with a message a client can act on. */
 export function bodyError(error: BodyParserError): FhirException {
-  switch (error.type) {
+  switch (error.type ?? '') {
     case 'entity.parse.failed':
       return FhirException.badRequest(`Request body is not valid JSON: ${error.message ?? ''}`);
     case 'entity.too.large':
@@ -34,8 +34,6 @@ export function bodyError(error: BodyParserError): FhirException {
 export function fhirJsonBody(limit: string): RequestHandler {
   const parse = json({ type: ACCEPTED_JSON_BODY_TYPES, limit, strict: true });
   return (req: Request, res: Response, next: NextFunction) => {
-    parse(req, res, (error?: unknown) =>
-      next(error ? bodyError(error as BodyParserError) : undefined),
-    );
+    parse(req, res, (error?: BodyParserError) => next(error ? bodyError(error) : undefined));
   };
 }
