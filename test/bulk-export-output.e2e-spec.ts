@@ -123,7 +123,7 @@ describe('$export output (Azure Blob Storage, proxied downloads)', () => {
     expect(manifest.request).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/\$export\?/);
     expect(new URL(manifest.request).pathname + new URL(manifest.request).search).toBe(path);
     expect(new Date(manifest.transactionTime).toISOString()).toBe(manifest.transactionTime);
-    expect(manifest.requiresAccessToken).toBe(true);
+    expect(manifest.requiresAccessToken).toBe(false);
     expect(manifest.error).toEqual([]);
     expect(manifest.deleted).toEqual([]);
   });

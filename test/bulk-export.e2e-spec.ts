@@ -1,3 +1,4 @@
+import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { bootTestApp, TestApp } from './support/test-app';
 import {
@@ -59,5 +60,46 @@ describe('system-level $export', () => {
       const lines = await downloadLines(t.app, entry.url);
       expect(lines).toEqual(rows.filter((r) => r.type === entry.type).map((r) => r.content));
     }
+  });
+});
+
+describe('CapabilityStatement for bulk export', () => {
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await bootTestApp();
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it('instantiates the Bulk Data CapabilityStatement and declares the three export operations', async () => {
+    const res = await request(t.app.getHttpServer()).get('/metadata').expect(200);
+    const statement = JSON.parse(res.text) as {
+      instantiates?: string[];
+      rest: {
+        operation?: { name: string; definition: string }[];
+        resource: { type: string; operation?: { name: string; definition: string }[] }[];
+      }[];
+    };
+    const base = 'http://hl7.org/fhir/uv/bulkdata';
+    expect(statement.instantiates).toContain(`${base}/CapabilityStatement/bulk-data`);
+    const [rest] = statement.rest;
+    const names = (ops?: { name: string; definition: string }[]) =>
+      (ops ?? []).map((o) => `${o.name} ${o.definition}`);
+    expect(names(rest.operation)).toContain(`export ${base}/OperationDefinition/export`);
+    const ofType = (type: string) => rest.resource.find((r) => r.type === type)?.operation;
+    expect(names(ofType('Patient'))).toEqual(
+      expect.arrayContaining([
+        `export ${base}/OperationDefinition/patient-export`,
+        `patient-export ${base}/OperationDefinition/patient-export`,
+      ]),
+    );
+    expect(names(ofType('Group'))).toEqual(
+      expect.arrayContaining([
+        `export ${base}/OperationDefinition/group-export`,
+        `group-export ${base}/OperationDefinition/group-export`,
+      ]),
+    );
   });
 });

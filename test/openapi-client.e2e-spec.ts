@@ -77,7 +77,7 @@ describe('client generated from the OpenAPI document', () => {
     const manifest = await manifestOf(id);
     expect(manifest.request).toBe(kickoff.response.url);
     expect(Date.parse(manifest.transactionTime)).not.toBeNaN();
-    expect(manifest.requiresAccessToken).toBe(true);
+    expect(manifest.requiresAccessToken).toBe(false);
     expect(manifest.output.map((file) => [file.type, file.count])).toEqual([
       ['Observation', 1],
       ['Patient', 2],

@@ -6,6 +6,7 @@ import { ResourcesModule } from '../resources/resources.module';
 import { ExportKickoffController } from './controllers/export-kickoff.controller';
 import { ExportStatusController } from './controllers/export-status.controller';
 import { ExportCancelService } from './export-cancel.service';
+import { ExportCapabilities } from './export-capabilities.service';
 import { ExportKickoffService } from './export-kickoff.service';
 import { EXPORT_QUEUE } from './export-queue';
 import { ExportStatusService } from './export-status.service';
@@ -33,6 +34,7 @@ export class BulkExportModule {
       GroupMembers,
       exportSinkProvider,
     ];
+    if (api) providers.push(ExportCapabilities);
     if (worker) providers.push(ExportRunner, ExportProcessor);
     return {
       module: BulkExportModule,

@@ -84,7 +84,9 @@ export class ExportStatusService {
     return {
       transactionTime: job.transactionTime.toISOString(),
       request: job.requestUrl,
-      requiresAccessToken: !sas,
+      // The server has no authorization yet, so its file URLs need no token either; with SMART
+      // Backend Services this becomes `!sas`.
+      requiresAccessToken: false,
       output: await Promise.all(output.map(entry)),
       error: await Promise.all(error.map(entry)),
       deleted: [],

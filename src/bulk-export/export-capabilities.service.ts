@@ -1,0 +1,55 @@
+import { Injectable } from '@nestjs/common';
+import {
+  CapabilityContributor,
+  CapabilityOperation,
+  CapabilityStatement,
+  restResource,
+  serverRest,
+} from '../metadata/capability-statement';
+import { CapabilityStatementService } from '../metadata/capability-statement.service';
+
+const BULK_DATA = 'http://hl7.org/fhir/uv/bulkdata';
+
+const PARAMETERS =
+  'Supported: _outputFormat (application/fhir+ndjson, application/ndjson, ndjson), _since, ' +
+  '_until (alias _till), _type, _container (Azure), patient (POST, Patient and Group level). ' +
+  '_typeFilter, _elements and includeAssociatedData are refused, or skipped with a warning ' +
+  'under Prefer: handling=lenient. _since filters each resource by its own lastUpdated.';
+
+function operation(name: string, definition: string): CapabilityOperation {
+  return {
+    name,
+    definition: `${BULK_DATA}/OperationDefinition/${definition}`,
+    documentation: PARAMETERS,
+  };
+}
+
+/**
+ * Declares the Bulk Data Access IG in the CapabilityStatement ("Server Capability
+ * Documentation"): `instantiates` the bulk-data CapabilityStatement, and the system, Patient and
+ * Group export operations under both their short and canonical names.
+ */
+@Injectable()
+export class ExportCapabilities implements CapabilityContributor {
+  constructor(capabilities: CapabilityStatementService) {
+    capabilities.register(this);
+  }
+
+  contribute(statement: CapabilityStatement): void {
+    const instantiates = `${BULK_DATA}/CapabilityStatement/bulk-data`;
+    statement.instantiates = [...(statement.instantiates ?? []), instantiates];
+    serverRest(statement).operation.push(operation('export', 'export'));
+    const patient = restResource(statement, 'Patient');
+    patient.operation = [
+      ...(patient.operation ?? []),
+      operation('export', 'patient-export'),
+      operation('patient-export', 'patient-export'),
+    ];
+    const group = restResource(statement, 'Group');
+    group.operation = [
+      ...(group.operation ?? []),
+      operation('export', 'group-export'),
+      operation('group-export', 'group-export'),
+    ];
+  }
+}
