@@ -34,7 +34,9 @@ async function main(): Promise<void> {
     });
     context.useLogger(context.get(Logger));
     context.enableShutdownHooks();
-    context.get(Logger).log({ applied, role: config.ROLE, embeddedAzurite }, 'worker started');
+    context
+      .get(Logger)
+      .log({ applied, role: config.ROLE, embeddedAzurite }, 'worker started', 'Bootstrap');
     return;
   }
 
@@ -42,7 +44,11 @@ async function main(): Promise<void> {
   await app.listen(config.PORT);
   app
     .get(Logger)
-    .log({ applied, role: config.ROLE, port: config.PORT, embeddedAzurite }, 'server listening');
+    .log(
+      { applied, role: config.ROLE, port: config.PORT, embeddedAzurite },
+      'server listening',
+      'Bootstrap',
+    );
 }
 
 main().catch((error: unknown) => {
