@@ -1,8 +1,8 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
-import { randomUUID } from 'node:crypto';
 import type { Response } from 'express';
 import { FHIR_JSON } from './fhir-content-types';
 import { FhirErrorCode, FhirException } from './fhir-exception';
+import { internalError } from './internal-error';
 import { IssueType, operationOutcome, OperationOutcome } from './operation-outcome';
 
 export function assertUnreachable(value: never): never {
@@ -111,18 +111,9 @@ export class FhirExceptionFilter implements ExceptionFilter {
   }
 
   private unexpected(exception: unknown) {
-    const correlationId = randomUUID();
-    this.logger.error(
-      { err: exception, correlationId },
-      `Unexpected error ${correlationId}: ${exception instanceof Error ? exception.message : String(exception)}`,
-    );
     return {
       status: 500,
-      outcome: operationOutcome(
-        'error',
-        'exception',
-        `Internal server error; quote correlation id ${correlationId} when reporting it`,
-      ),
+      outcome: internalError(this.logger, exception, 'Unexpected error'),
       headers: {},
     };
   }

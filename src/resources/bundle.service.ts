@@ -1,8 +1,9 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
+import { internalError } from '../common/internal-error';
 import { FhirErrorCode, FhirException } from '../common/fhir-exception';
 import { httpStatusOf } from '../common/fhir-exception.filter';
-import { operationOutcome, OperationOutcome } from '../common/operation-outcome';
+import { OperationOutcome } from '../common/operation-outcome';
 import {
   conditionalReferencesIn,
   rewriteReferences,
@@ -393,18 +394,9 @@ export class BundleService {
     if (error instanceof FhirException) {
       return { status: httpStatusOf(error.code), outcome: error.outcome };
     }
-    const correlationId = randomUUID();
-    this.logger.error(
-      { err: error, correlationId },
-      `Batch entry ${index} failed unexpectedly (${correlationId})`,
-    );
     return {
       status: 500,
-      outcome: operationOutcome(
-        'error',
-        'exception',
-        `Internal server error; quote correlation id ${correlationId} when reporting it`,
-      ),
+      outcome: internalError(this.logger, error, `Batch entry ${index} failed unexpectedly`),
     };
   }
 
