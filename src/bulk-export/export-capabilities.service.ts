@@ -12,9 +12,16 @@ const BULK_DATA = 'http://hl7.org/fhir/uv/bulkdata';
 
 const PARAMETERS =
   'Supported: _outputFormat (application/fhir+ndjson, application/ndjson, ndjson), _since, ' +
-  '_until (alias _till), _type, _container (Azure), patient (POST, Patient and Group level). ' +
-  '_typeFilter, _elements and includeAssociatedData are refused, or skipped with a warning ' +
-  'under Prefer: handling=lenient. _since filters each resource by its own lastUpdated.';
+  '_until (alias _till), _type, _container (Azure), patient (POST, Patient and Group level: ' +
+  'narrows the export; a patient outside the Group is reported in the error files), ' +
+  '_elements (GET and POST, comma list or repeated; element or Type.element, top-level only; ' +
+  'id, meta and the mandatory elements are always kept; a resource missing elements carries ' +
+  'the SUBSETTED tag; types the list does not name are exported whole). _since filters each ' +
+  "resource by its own lastUpdated, also at Patient and Group level, not by its patient's. " +
+  'Group members are those active at transactionTime (inactive and member.period honoured, ' +
+  'nested Groups expanded); each resource is exported once even when it is in several ' +
+  "patients' compartments. _typeFilter and includeAssociatedData are refused, or skipped " +
+  'with a warning under Prefer: handling=lenient.';
 
 function operation(name: string, definition: string): CapabilityOperation {
   return {

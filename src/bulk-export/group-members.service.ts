@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { FhirException } from '../common/fhir-exception';
-import { ResourceRepository } from '../resources/resource.repository';
+import { ResourceRepository, StoredResource } from '../resources/resource.repository';
 
 interface GroupMember {
   entity?: { reference?: string };
@@ -9,6 +9,7 @@ interface GroupMember {
 }
 
 const REFERENCE = /(?:^|\/)(Patient|Group)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/;
+const HISTORY_PAGE = 20;
 
 /** Patients of a Group for `/Group/{id}/$export` (Bulk Data IG, "Group of Patients"). */
 @Injectable()
@@ -22,8 +23,9 @@ export class GroupMembers {
   }
 
   /**
-   * Ids of the Patients that are members at `at`: nested Groups expanded (cycles stopped),
-   * members that are inactive or whose period excludes `at` skipped. Sorted, unique.
+   * Ids of the Patients that are members at `at`, each Group read in its version current at
+   * `at`: nested Groups expanded (cycles stopped), members that are inactive or whose period
+   * excludes `at` skipped. Sorted, unique.
    */
   async patientIds(groupId: string, at: Date): Promise<string[]> {
     const patients = new Set<string>();
@@ -33,7 +35,7 @@ export class GroupMembers {
       const id = pending.pop() as string;
       if (seen.has(id)) continue;
       seen.add(id);
-      const group = await this.resources.read('Group', id);
+      const group = await this.versionAt(id, at);
       if (!group?.content) continue;
       const members = (JSON.parse(group.content) as { member?: GroupMember[] }).member ?? [];
       for (const member of members) {
@@ -46,11 +48,47 @@ export class GroupMembers {
     }
     return [...patients].sort();
   }
+
+  /** The version of Group/{id} that was current at `at` (null if none was, or it was deleted). */
+  private async versionAt(id: string, at: Date): Promise<StoredResource | null> {
+    const current = await this.resources.read('Group', id);
+    if (!current || current.lastUpdated <= at) return current;
+    let beforeVersion = current.versionId;
+    for (;;) {
+      const older = await this.resources.history('Group', id, {
+        count: HISTORY_PAGE,
+        beforeVersion,
+      });
+      const version = older.find((v) => v.lastUpdated <= at);
+      if (version || older.length < HISTORY_PAGE) return version ?? null;
+      beforeVersion = older[older.length - 1].versionId;
+    }
+  }
 }
 
 function inPeriod(period: GroupMember['period'], at: Date): boolean {
   if (!period) return true;
-  if (period.start && new Date(period.start) > at) return false;
-  if (period.end && new Date(period.end) < at) return false;
+  const start = period.start ? bounds(period.start) : undefined;
+  const end = period.end ? bounds(period.end) : undefined;
+  // A partial date covers its whole year, month or day: `end: 2024-05-01` includes that day.
+  if (start && start.from > at.getTime()) return false;
+  if (end && end.to <= at.getTime()) return false;
   return true;
+}
+
+/** The instants a FHIR dateTime of any precision covers, [from, to); date-only ones in UTC. */
+function bounds(value: string): { from: number; to: number } | undefined {
+  const partial = /^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$/.exec(value);
+  if (!partial) {
+    const instant = Date.parse(value);
+    if (Number.isNaN(instant)) return undefined;
+    return { from: instant, to: instant + (/\.\d/.test(value) ? 1 : 1000) };
+  }
+  const [year, month, day] = [Number(partial[1]), partial[2], partial[3]];
+  if (day) {
+    const from = Date.UTC(year, Number(month) - 1, Number(day));
+    return { from, to: Date.UTC(year, Number(month) - 1, Number(day) + 1) };
+  }
+  if (month) return { from: Date.UTC(year, Number(month) - 1), to: Date.UTC(year, Number(month)) };
+  return { from: Date.UTC(year, 0), to: Date.UTC(year + 1, 0) };
 }

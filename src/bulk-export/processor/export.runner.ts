@@ -21,6 +21,7 @@ import {
   WriterCheckpoint,
 } from '../ndjson/rotating-ndjson.writer';
 import { ExportSink } from '../storage/export-sink';
+import { elementSelection, subsetResource } from './element-subset';
 
 const MB = 1024 * 1024;
 
@@ -38,11 +39,20 @@ interface Run {
   checkpoint: ExportCheckpoint;
 }
 
+type ExportFilters = Omit<ExportPageQuery, 'type' | 'afterSeq' | 'limit'>;
+
+/** What the run selects, and what it found it could not export (for the manifest's error files). */
+interface Selection {
+  filters: ExportFilters;
+  issues: OperationOutcome[];
+}
+
 /**
  * Runs one export job (Bulk Data IG, export page "Bulk Data Output File Request": one NDJSON
  * file per type). Pages every type with keyset pagination, copies each resource's stored JSON
- * into rotating NDJSON files, and checkpoints cursor and writer state in the job row once the
- * bytes they cover are durable, so a retried job resumes exactly where the last one stopped.
+ * (or, for a type `_elements` restricts, its subset) into rotating NDJSON files, and
+ * checkpoints cursor and writer state in the job row once the bytes they cover are durable, so
+ * a retried job resumes exactly where the last one stopped.
  * Plain class: testable without Redis.
  */
 @Injectable()
@@ -81,7 +91,7 @@ export class ExportRunner {
   private async export(run: Run): Promise<void> {
     const { job, runId } = run;
     await this.waitForInFlightWrites(run);
-    const filters = await this.filters(job);
+    const { filters, issues } = await this.selection(job);
     const types = this.types(job);
     const checkpoint: ExportCheckpoint = { types: { ...run.checkpoint.types } };
     const progress = {
@@ -106,6 +116,8 @@ export class ExportRunner {
         maxFileBytes: maxFileBytesFromMegabytes(this.config.EXPORT_FILE_MAX_MB),
         resume: state.writer as WriterCheckpoint | undefined,
       });
+      // Only an _elements export parses JSON; every other copies the stored bytes.
+      const subset = elementSelection(job.request.elements, type, this.definitions);
       let cursor = state.cursor;
       let files: ExportedFile[];
       try {
@@ -120,7 +132,9 @@ export class ExportRunner {
             limit: this.config.EXPORT_PAGE_SIZE,
           });
           if (rows.length === 0) break;
-          const lines = rows.map((r) => r.content + '\n');
+          const lines = subset
+            ? rows.map((r) => subsetResource(r.content, subset) + '\n')
+            : rows.map((r) => r.content + '\n');
           await writer.writeBatch(lines);
           cursor = rows[rows.length - 1].seq;
           uncheckpointedBytes += lines.reduce((n, line) => n + Buffer.byteLength(line), 0);
@@ -157,7 +171,7 @@ export class ExportRunner {
     }
 
     const output = Object.values(checkpoint.types ?? {}).flatMap((t) => t.files);
-    const error = await this.writeWarnings(job);
+    const error = await this.writeIssues(job, issues);
     if (!(await this.jobs.complete(job.id, runId, { output, error }))) {
       throw await this.stopped(run);
     }
@@ -201,9 +215,7 @@ export class ExportRunner {
       : new RunStopped(state);
   }
 
-  private async filters(
-    job: ExportJobEntity,
-  ): Promise<Omit<ExportPageQuery, 'type' | 'afterSeq' | 'limit'>> {
+  private async selection(job: ExportJobEntity): Promise<Selection> {
     const { request } = job;
     const base = {
       transactionTime: job.transactionTime,
@@ -212,17 +224,31 @@ export class ExportRunner {
     };
     switch (request.level) {
       case 'system':
-        return base;
+        return { filters: base, issues: [] };
       case 'patient':
-        return request.patients
-          ? { ...base, patientIds: request.patients }
-          : { ...base, anyPatientCompartment: true };
+        return {
+          filters: request.patients
+            ? { ...base, patientIds: request.patients }
+            : { ...base, anyPatientCompartment: true },
+          issues: [],
+        };
       case 'group': {
-        const members = await this.groups.patientIds(request.groupId ?? '', job.transactionTime);
-        const patientIds = request.patients
-          ? members.filter((id) => request.patients?.includes(id))
-          : members;
-        return { ...base, patientIds };
+        const groupId = request.groupId ?? '';
+        const members = await this.groups.patientIds(groupId, job.transactionTime);
+        if (!request.patients) return { filters: { ...base, patientIds: members }, issues: [] };
+        // The Bulk Data IG `patient` parameter narrows a Group export; it never widens it.
+        const memberSet = new Set(members);
+        const outside = request.patients.filter((id) => !memberSet.has(id));
+        return {
+          filters: { ...base, patientIds: request.patients.filter((id) => memberSet.has(id)) },
+          issues: outside.map((id) =>
+            operationOutcome(
+              'error',
+              'not-found',
+              `Patient/${id} is not an active member of Group/${groupId} at ${job.transactionTime.toISOString()}; its data was not exported`,
+            ),
+          ),
+        };
       }
     }
   }
@@ -237,18 +263,21 @@ export class ExportRunner {
     return [...(request.types ?? covered)].filter((t) => covered.includes(t)).sort();
   }
 
-  private async estimate(
-    types: string[],
-    filters: Omit<ExportPageQuery, 'type' | 'afterSeq' | 'limit'>,
-  ): Promise<number> {
+  private async estimate(types: string[], filters: ExportFilters): Promise<number> {
     let total = 0;
     for (const type of types) total += await this.resources.exportCount({ ...filters, type });
     return total;
   }
 
-  /** Issues that `Prefer: handling=lenient` let through become OperationOutcomes in an error file. */
-  private async writeWarnings(job: ExportJobEntity): Promise<ExportedFile[]> {
-    if (!job.request.warnings.length) return [];
+  /**
+   * The manifest's error files (Bulk Data IG, "Response - Complete Status", `error`): what
+   * `Prefer: handling=lenient` let through, then what the run could not export.
+   */
+  private async writeIssues(
+    job: ExportJobEntity,
+    issues: OperationOutcome[],
+  ): Promise<ExportedFile[]> {
+    if (!job.request.warnings.length && !issues.length) return [];
     const writer = new RotatingNdjsonWriter({
       sink: this.sink,
       location: job.location,
@@ -256,9 +285,10 @@ export class ExportRunner {
       type: 'error',
       maxFileBytes: maxFileBytesFromMegabytes(this.config.EXPORT_FILE_MAX_MB),
     });
-    const lines = job.request.warnings.map((w) =>
-      JSON.stringify(operationOutcome('warning', 'processing', w)),
-    );
+    const lines = [
+      ...job.request.warnings.map((w) => operationOutcome('warning', 'processing', w)),
+      ...issues,
+    ].map((outcome) => JSON.stringify(outcome));
     await writer.writeBatch(lines.map((line) => line + '\n'));
     return (await writer.finish()).map((f) => ({
       type: 'OperationOutcome',
