@@ -4,7 +4,17 @@ import prettier from 'eslint-config-prettier';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'openapi/**', 'test/generated/**', 'eslint.config.mjs'] },
+  {
+    ignores: [
+      'dist/**',
+      'bench/tmp/**',
+      'node_modules/**',
+      'coverage/**',
+      'openapi/**',
+      'test/generated/**',
+      'eslint.config.mjs',
+    ],
+  },
   eslint.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   prettier,

@@ -10,6 +10,7 @@ import { FhirModule } from './fhir/fhir.module';
 import { HealthModule } from './health/health.module';
 import { MetadataModule } from './metadata/metadata.module';
 import { ResourcesModule } from './resources/resources.module';
+import { SearchModule } from './search/search.module';
 
 /**
  * The whole server. `ROLE` decides which parts a process runs: `api` serves HTTP,
@@ -38,6 +39,7 @@ export class AppModule {
         HealthModule,
         MetadataModule,
         ResourcesModule,
+        SearchModule,
         BulkExportModule.forRoot(config),
       ],
     };

@@ -42,7 +42,7 @@ describe('GET /metadata', () => {
     expect(types).toEqual(expect.arrayContaining(['Patient', 'Observation', 'Group']));
     const patient = rest.resource.find((r) => r.type === 'Patient');
     expect(patient?.interaction.map((i) => i.code).sort()).toEqual(
-      ['create', 'delete', 'history-instance', 'read', 'update', 'vread'].sort(),
+      ['create', 'delete', 'history-instance', 'read', 'search-type', 'update', 'vread'].sort(),
     );
     expect(patient).toMatchObject({
       versioning: 'versioned-update',

@@ -3,14 +3,27 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
 import { DataSource, QueryRunner } from 'typeorm';
 import { FhirErrorCode, FhirException } from '../common/fhir-exception';
+import { FhirDefinitions } from '../fhir/fhir-definitions.service';
 import { PatientCompartment } from '../fhir/patient-compartment.service';
+import { SearchIndexBatch } from '../search/search-index-batch';
+import { SearchIndexer } from '../search/search-indexer';
+import { ParsedSearch, parseSearchQuery } from '../search/search-query';
+import {
+  anyOfSearchesSql,
+  searchConditionsSql,
+  SqlParams,
+  versionScopeSql,
+} from '../search/search-sql';
 import {
   ExportPageQuery,
   ExportRow,
+  ExportTypeFilter,
   FhirResource,
   IdentifierCondition,
   ResourceRepository,
   ResourceSession,
+  SearchPageQuery,
+  SearchRow,
   StoredResource,
   VersionCondition,
   WriteResult,
@@ -80,13 +93,23 @@ function checkVersion(
   }
 }
 
+/** Index rows held before a write this many are flushed early, bounding a session's memory. */
+const INDEX_FLUSH_ROWS = 20_000;
+
 class PostgresResourceSession implements ResourceSession {
   private clock?: Date;
+  private readonly index = new SearchIndexBatch();
 
   constructor(
     private readonly runner: QueryRunner,
     private readonly compartment: PatientCompartment,
+    private readonly indexer: SearchIndexer,
   ) {}
+
+  /** Writes the search index rows of the versions written so far, in this transaction. */
+  async flushIndex(): Promise<void> {
+    await this.index.flush((sql, params) => this.runner.query(sql, params));
+  }
 
   /** One write clock per transaction, read after the transaction id is assigned. */
   private async now(): Promise<Date> {
@@ -226,6 +249,8 @@ class PostgresResourceSession implements ResourceSession {
        VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq`,
       [type, id, versionId, lastUpdated, content, patientIds],
     )) as { seq: string }[];
+    if (this.index.size >= INDEX_FLUSH_ROWS) await this.flushIndex();
+    this.indexer.extract({ ...resource, id }, rows[0].seq, this.index);
     return {
       seq: rows[0].seq,
       type,
@@ -242,11 +267,15 @@ class PostgresResourceSession implements ResourceSession {
 /** {@link ResourceRepository} on PostgreSQL through TypeORM's connection pool. */
 @Injectable()
 export class PostgresResourceRepository extends ResourceRepository {
+  private readonly indexer: SearchIndexer;
+
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly compartment: PatientCompartment,
+    private readonly definitions: FhirDefinitions,
   ) {
     super();
+    this.indexer = new SearchIndexer(definitions);
   }
 
   async read(type: string, id: string): Promise<StoredResource | null> {
@@ -284,7 +313,9 @@ export class PostgresResourceRepository extends ResourceRepository {
     await runner.connect();
     try {
       await runner.startTransaction('READ COMMITTED');
-      const result = await work(new PostgresResourceSession(runner, this.compartment));
+      const session = new PostgresResourceSession(runner, this.compartment, this.indexer);
+      const result = await work(session);
+      await session.flushIndex();
       await runner.commitTransaction();
       return result;
     } catch (error) {
@@ -296,50 +327,109 @@ export class PostgresResourceRepository extends ResourceRepository {
   }
 
   async exportPage(query: ExportPageQuery): Promise<ExportRow[]> {
-    const { where, params } = exportFilter(query);
-    params.push(query.afterSeq, query.limit);
+    const { where, params } = this.exportFilter(query);
+    const after = params.add(query.afterSeq);
+    const limit = params.add(query.limit);
     return await this.dataSource.query<ExportRow[]>(
-      `SELECT seq, content FROM resource WHERE ${where} AND seq > $${params.length - 1}
-       ORDER BY seq LIMIT $${params.length}`,
-      params,
+      `SELECT r.seq, r.content FROM resource r WHERE ${where} AND r.seq > ${after}
+       ORDER BY r.seq LIMIT ${limit}`,
+      params.values,
     );
   }
 
   async exportCount(query: Omit<ExportPageQuery, 'afterSeq' | 'limit'>): Promise<number> {
-    const { where, params } = exportFilter(query);
+    const { where, params } = this.exportFilter(query);
     const [row] = await this.dataSource.query<{ n: string }[]>(
-      `SELECT count(*)::bigint AS n FROM resource WHERE ${where}`,
-      params,
+      `SELECT count(*)::bigint AS n FROM resource r WHERE ${where}`,
+      params.values,
     );
     return Number(row.n);
   }
-}
 
-/** The rows of one type as they were at transactionTime, deleted ones left out. */
-function exportFilter(query: Omit<ExportPageQuery, 'afterSeq' | 'limit'>): {
-  where: string;
-  params: unknown[];
-} {
-  const params: unknown[] = [query.type, query.transactionTime];
-  const where = [
-    'type = $1',
-    'NOT deleted',
-    'last_updated <= $2',
-    '(superseded_at IS NULL OR superseded_at > $2)',
-  ];
-  if (query.since) {
-    params.push(query.since);
-    where.push(`last_updated > $${params.length}`);
+  async search(query: SearchPageQuery): Promise<SearchRow[]> {
+    const { search, after } = query;
+    const params = new SqlParams();
+    const where = this.searchFilter(search, params);
+    const sort = search.sort;
+    const direction = sort?.descending ? 'DESC' : 'ASC';
+    const column =
+      sort?.key === '_lastUpdated' ? 'r.last_updated' : sort?.key === '_id' ? 'r.id' : undefined;
+    if (after) {
+      const op = sort?.descending ? '<' : '>';
+      const seq = `${params.add(after.seq)}::bigint`;
+      if (column === undefined) where.push(`r.seq ${op} ${seq}`);
+      else {
+        const value =
+          sort?.key === '_lastUpdated'
+            ? `${params.add(after.lastUpdated)}::timestamptz`
+            : params.add(after.id);
+        where.push(`(${column}, r.seq) ${op} (${value}, ${seq})`);
+      }
+    }
+    const order =
+      column === undefined ? `r.seq ${direction}` : `${column} ${direction}, r.seq ${direction}`;
+    const rows = await this.dataSource.query<
+      { seq: string; id: string; last_updated: Date; content: string }[]
+    >(
+      `SELECT r.seq, r.id, r.last_updated, r.content FROM resource r WHERE ${where.join(' AND ')}
+       ORDER BY ${order} LIMIT ${params.add(query.limit)}`,
+      params.values,
+    );
+    return rows.map((row) => ({
+      seq: row.seq,
+      id: row.id,
+      lastUpdated: row.last_updated,
+      content: row.content,
+    }));
   }
-  if (query.until) {
-    params.push(query.until);
-    where.push(`last_updated <= $${params.length}`);
+
+  async searchCount(search: ParsedSearch): Promise<number> {
+    const params = new SqlParams();
+    const where = this.searchFilter(search, params);
+    const [row] = await this.dataSource.query<{ n: string }[]>(
+      `SELECT count(*)::bigint AS n FROM resource r WHERE ${where.join(' AND ')}`,
+      params.values,
+    );
+    return Number(row.n);
   }
-  if (query.patientIds) {
-    params.push(query.patientIds);
-    where.push(`patient_ids && $${params.length}::text[]`);
-  } else if (query.anyPatientCompartment) {
-    where.push(`patient_ids <> '{}'`);
+
+  private searchFilter(search: ParsedSearch, params: SqlParams): string[] {
+    return [
+      `r.type = ${params.add(search.type)}`,
+      versionScopeSql('r', {}),
+      ...searchConditionsSql(search, 'r', params, {}).map((c) => `(${c})`),
+    ];
   }
-  return { where: where.join(' AND '), params };
+
+  /** The rows of one type as they were at transactionTime, deleted ones left out. */
+  private exportFilter(query: Omit<ExportPageQuery, 'afterSeq' | 'limit'>): {
+    where: string;
+    params: SqlParams;
+  } {
+    const params = new SqlParams([query.type, query.transactionTime]);
+    const where = [
+      'r.type = $1',
+      'NOT r.deleted',
+      'r.last_updated <= $2',
+      '(r.superseded_at IS NULL OR r.superseded_at > $2)',
+    ];
+    if (query.since) where.push(`r.last_updated > ${params.add(query.since)}`);
+    if (query.until) where.push(`r.last_updated <= ${params.add(query.until)}`);
+    if (query.patientIds) {
+      where.push(`r.patient_ids && ${params.add(query.patientIds)}::text[]`);
+    } else if (query.anyPatientCompartment) {
+      where.push(`r.patient_ids <> '{}'`);
+    }
+    if (query.typeFilters?.length) {
+      const searches = this.typeFilterSearches(query.type, query.typeFilters);
+      where.push(`(${anyOfSearchesSql(searches, 'r', params, { asOf: '$2::timestamptz' })})`);
+    }
+    return { where: where.join(' AND '), params };
+  }
+
+  private typeFilterSearches(type: string, filters: readonly ExportTypeFilter[]): ParsedSearch[] {
+    return filters.map((f) =>
+      parseSearchQuery(type, f.query, this.definitions, { lenient: true, context: 'filter' }),
+    );
+  }
 }

@@ -8,19 +8,33 @@ import {
   serverRest,
 } from '../metadata/capability-statement';
 import { CapabilityStatementService } from '../metadata/capability-statement.service';
+import { SearchIndexer } from '../search/search-indexer';
 
-const INSTANCE_INTERACTIONS = ['read', 'vread', 'update', 'delete', 'history-instance', 'create'];
+const INSTANCE_INTERACTIONS = [
+  'read',
+  'vread',
+  'update',
+  'delete',
+  'history-instance',
+  'create',
+  'search-type',
+];
 
 /**
- * Declares in the CapabilityStatement what {@link ResourceController} and the Bundle endpoint
- * serve. Conditional create is limited to an `identifier` search until the search index exists.
+ * Declares in the CapabilityStatement what {@link ResourceController}, the Bundle endpoint and
+ * type-level search serve, with each type's search parameters (CapabilityStatement.rest.resource
+ * .searchParam): those of the R4 definitions the index evaluates, composite and special ones left
+ * out. Conditional create is limited to an `identifier` search.
  */
 @Injectable()
 export class ResourceCapabilities implements CapabilityContributor {
+  private readonly search: SearchIndexer;
+
   constructor(
     private readonly definitions: FhirDefinitions,
     capabilities: CapabilityStatementService,
   ) {
+    this.search = new SearchIndexer(definitions);
     capabilities.register(this);
   }
 
@@ -35,6 +49,13 @@ export class ResourceCapabilities implements CapabilityContributor {
       resource.conditionalCreate = true;
       resource.conditionalUpdate = false;
       resource.conditionalDelete = 'not-supported';
+      resource.searchParam = this.search
+        .supportedParameters(type)
+        .map(({ code, type: paramType, url }) => ({
+          name: code,
+          type: paramType,
+          definition: url,
+        }));
     }
     addInteractions(serverRest(statement).interaction, ['transaction', 'batch']);
   }

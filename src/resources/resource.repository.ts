@@ -1,3 +1,5 @@
+import type { ParsedSearch } from '../search/search-query';
+
 /** A FHIR resource as parsed JSON. */
 export interface FhirResource {
   resourceType: string;
@@ -65,6 +67,12 @@ export interface IdentifierCondition {
   value: string;
 }
 
+/** One `_typeFilter` query (Bulk Data IG, export page "Experimental Query Parameters"). */
+export interface ExportTypeFilter {
+  /** FHIR search parameters on the page's type, the raw text after `Type?`. */
+  query: string;
+}
+
 /** Filters of one keyset page of an export; see {@link ResourceRepository.exportPage}. */
 export interface ExportPageQuery {
   type: string;
@@ -81,6 +89,34 @@ export interface ExportPageQuery {
   patientIds?: readonly string[];
   /** Only resources in some patient's compartment (Patient-level export). */
   anyPatientCompartment?: boolean;
+  /**
+   * `_typeFilter` queries for this type: a resource matches when any query matches it (each
+   * query's parameters AND-ed), evaluated as of `transactionTime`. Absent or empty: no filter.
+   * Parameters the server cannot evaluate are ignored here; the kick-off refuses them (or,
+   * with `Prefer: handling=lenient`, reports them) through `parseSearchQuery`.
+   */
+  typeFilters?: readonly ExportTypeFilter[];
+}
+
+/** Where a search page starts: after the row with these sort values (keyset, never OFFSET). */
+export interface SearchCursor {
+  seq: string;
+  lastUpdated?: string;
+  id?: string;
+}
+
+/** One keyset page of a FHIR search over current versions; see {@link ResourceRepository.search}. */
+export interface SearchPageQuery {
+  search: ParsedSearch;
+  limit: number;
+  after?: SearchCursor;
+}
+
+export interface SearchRow {
+  seq: string;
+  id: string;
+  lastUpdated: Date;
+  content: string;
 }
 
 export interface ExportRow {
@@ -110,4 +146,11 @@ export abstract class ResourceRepository {
   abstract exportPage(query: ExportPageQuery): Promise<ExportRow[]>;
   /** How many resources of one type the same filters select (cursor and limit ignored). */
   abstract exportCount(query: Omit<ExportPageQuery, 'afterSeq' | 'limit'>): Promise<number>;
+  /**
+   * One page of a FHIR search (https://hl7.org/fhir/R4/search.html) on the current, not
+   * deleted versions of `search.type`, ordered by `search.sort` (then seq), after `after`.
+   */
+  abstract search(query: SearchPageQuery): Promise<SearchRow[]>;
+  /** How many current resources the search matches. */
+  abstract searchCount(search: ParsedSearch): Promise<number>;
 }

@@ -85,7 +85,11 @@ export async function store(
 
 /** Empties the resource store and the export jobs, so a test sees only its own data. */
 export async function resetDatabase(app: INestApplication): Promise<void> {
-  await app.get(DataSource).query('TRUNCATE resource, export_job');
+  await app
+    .get(DataSource)
+    .query(
+      'TRUNCATE resource, export_job, search_token, search_string, search_date, search_reference, search_quantity, search_number, search_uri',
+    );
 }
 
 /** Boots the app with its own BullMQ prefix, so no other app's worker takes its jobs. */

@@ -1,0 +1,118 @@
+/**
+ * Value conversions shared by index extraction and query parsing, so that what is written
+ * and what is searched are normalised the same way (FHIR R4 search.html, per parameter type).
+ */
+
+/** Lower case, accents removed, whitespace collapsed: the form string search compares. */
+export function normalizeString(value: string): string {
+  return value
+    .normalize('NFD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .toLowerCase()
+    .replace(/\s+/g, ' ')
+    .trim();
+}
+
+/** A half-open instant range `[low, high)`; `-infinity`/`infinity` for open ends. */
+export interface DateRange {
+  low: string;
+  high: string;
+}
+
+const NEG_INFINITY = '-infinity';
+const INFINITY = 'infinity';
+
+const FHIR_DATE =
+  /^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$/;
+
+/**
+ * The range a FHIR date, dateTime or instant covers at its precision: `2020` is the whole
+ * year, `2020-03-04T10:00:00Z` one second. Without a zone the value is taken as UTC. Returns
+ * undefined for anything that is not such a value.
+ */
+export function dateRange(value: string): DateRange | undefined {
+  const m = FHIR_DATE.exec(value);
+  if (!m) return undefined;
+  const [, y, mo, d, h, mi, s, frac, zone] = m;
+  const year = Number(y);
+  const month = mo === undefined ? 0 : Number(mo) - 1;
+  const day = d === undefined ? 1 : Number(d);
+  if (month > 11 || day < 1 || day > 31) return undefined;
+  const offsetMs = zoneOffsetMs(zone);
+  if (h === undefined) {
+    const low = Date.UTC(year, month, day);
+    const high =
+      mo === undefined
+        ? Date.UTC(year + 1, 0, 1)
+        : d === undefined
+          ? Date.UTC(year, month + 1, 1)
+          : Date.UTC(year, month, day + 1);
+    return { low: iso(low), high: iso(high) };
+  }
+  const ms = frac === undefined ? 0 : Math.floor(Number(`0.${frac}`) * 1000);
+  const base =
+    Date.UTC(year, month, day, Number(h), Number(mi), s === undefined ? 0 : Number(s), ms) -
+    offsetMs;
+  const step = s === undefined ? 60_000 : frac === undefined ? 1000 : 1;
+  if (Number.isNaN(base)) return undefined;
+  return { low: iso(base), high: iso(base + step) };
+}
+
+function zoneOffsetMs(zone: string | undefined): number {
+  if (!zone || zone === 'Z') return 0;
+  const sign = zone.startsWith('-') ? -1 : 1;
+  const [hh, mm] = zone.slice(1).split(':').map(Number);
+  return sign * (hh * 60 + mm) * 60_000;
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+/** A Period's range: from its start's low to its end's high, open where an end is missing. */
+export function periodRange(period: { start?: unknown; end?: unknown }): DateRange | undefined {
+  const start = typeof period.start === 'string' ? dateRange(period.start) : undefined;
+  const end = typeof period.end === 'string' ? dateRange(period.end) : undefined;
+  if (!start && !end) return undefined;
+  return { low: start?.low ?? NEG_INFINITY, high: end?.high ?? INFINITY };
+}
+
+/** A parsed `Reference.reference`: local targets by type and id; anything else by URL. */
+export interface ParsedReference {
+  targetType?: string;
+  targetId?: string;
+  url?: string;
+}
+
+// `Type/id`, `Type/id/_history/v`, or either behind an absolute base. Absolute URLs count as
+// local whatever their host, as for the Patient compartment: the store cannot know the public
+// base URL, and loaders write references to the server they post to in absolute form.
+const LOCAL_REFERENCE =
+  /^(?:(https?:\/\/[^?#]+)\/)?([A-Z][A-Za-z]+)\/([A-Za-z0-9.-]{1,64})(?:\/_history\/[A-Za-z0-9.-]{1,64})?$/;
+
+/** Parses a reference string; contained (`#id`) references yield undefined. */
+export function parseReference(reference: string): ParsedReference | undefined {
+  if (reference === '' || reference.startsWith('#')) return undefined;
+  const m = LOCAL_REFERENCE.exec(reference);
+  if (m) {
+    return {
+      targetType: m[2],
+      targetId: m[3],
+      ...(m[1] ? { url: reference } : {}),
+    };
+  }
+  return { url: reference };
+}
+
+const DECIMAL = /^[+-]?(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/;
+
+/**
+ * A search number with its implied precision (search.html#number): `100` stands for
+ * [99.5, 100.5), `100.0` for [99.95, 100.05). `half` is half the last significant digit.
+ */
+export function parseDecimal(value: string): { value: string; half: string } | undefined {
+  const m = DECIMAL.exec(value);
+  if (!m) return undefined;
+  const decimals = (m[2]?.length ?? 0) - (m[3] ? Number(m[3]) : 0);
+  return { value, half: `5e${-(decimals + 1)}` };
+}
