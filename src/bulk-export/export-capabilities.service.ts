@@ -20,8 +20,10 @@ const PARAMETERS =
   "resource by its own lastUpdated, also at Patient and Group level, not by its patient's. " +
   'Group members are those active at transactionTime (inactive and member.period honoured, ' +
   'nested Groups expanded); each resource is exported once even when it is in several ' +
-  "patients' compartments. _typeFilter and includeAssociatedData are refused, or skipped " +
-  'with a warning under Prefer: handling=lenient.';
+  "patients' compartments. _typeFilter: Type?search, the type's search parameters as in " +
+  "searchParam (filters of one type OR-ed, each filter's parameters AND-ed; result " +
+  'parameters refused). includeAssociatedData is refused, or skipped with a warning under ' +
+  'Prefer: handling=lenient.';
 
 function operation(name: string, definition: string): CapabilityOperation {
   return {

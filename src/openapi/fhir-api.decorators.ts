@@ -196,6 +196,36 @@ export const ApiFhirBundle = () =>
     ],
   });
 
+const PREFER_HANDLING = {
+  name: 'Prefer',
+  description: 'handling=lenient: unknown parameters are ignored and reported instead of refused.',
+};
+
+/** `GET [base]/[type]?params` (FHIR search). */
+export const ApiFhirSearch = () =>
+  apiFhirInteraction({
+    operationId: 'searchType',
+    summary: 'Search resources of one type (search parameters in the query string)',
+    spec: `${HTTP}#search`,
+    path: ['type'],
+    headers: [PREFER_HANDLING],
+    success: [{ status: 200, description: 'A searchset Bundle.', resource: true }],
+  });
+
+/** `POST [base]/[type]/_search` (FHIR search with form parameters). */
+export const ApiFhirSearchForm = () =>
+  applyDecorators(
+    apiFhirInteraction({
+      operationId: 'searchTypeForm',
+      summary: 'Search resources of one type (parameters as an url-encoded form)',
+      spec: `${HTTP}#search`,
+      path: ['type'],
+      headers: [PREFER_HANDLING],
+      success: [{ status: 200, description: 'A searchset Bundle.', resource: true }],
+    }),
+    ApiConsumes('application/x-www-form-urlencoded'),
+  );
+
 /** `GET [base]/metadata` (FHIR capabilities). */
 export const ApiFhirCapabilities = () =>
   apiFhirInteraction({

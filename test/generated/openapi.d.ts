@@ -79,7 +79,8 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    get?: never;
+    /** Search resources of one type (search parameters in the query string) */
+    get: operations['searchType'];
     put?: never;
     /** Create a resource */
     post: operations['createResource'];
@@ -136,6 +137,23 @@ export interface paths {
     get: operations['vreadResource'];
     put?: never;
     post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/{type}/_search': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Search resources of one type (parameters as an url-encoded form) */
+    post: operations['searchTypeForm'];
     delete?: never;
     options?: never;
     head?: never;
@@ -537,6 +555,41 @@ export interface operations {
       };
     };
   };
+  searchType: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description handling=lenient: unknown parameters are ignored and reported instead of refused. */
+        Prefer?: string;
+      };
+      path: {
+        /** @description FHIR resource type, e.g. Patient. */
+        type: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description A searchset Bundle. */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/fhir+json': components['schemas']['Resource'];
+        };
+      };
+      /** @description Any error (FHIR OperationOutcome). */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/fhir+json': components['schemas']['OperationOutcome'];
+        };
+      };
+    };
+  };
   createResource: {
     parameters: {
       query?: never;
@@ -761,6 +814,41 @@ export interface operations {
     requestBody?: never;
     responses: {
       /** @description That version. */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/fhir+json': components['schemas']['Resource'];
+        };
+      };
+      /** @description Any error (FHIR OperationOutcome). */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/fhir+json': components['schemas']['OperationOutcome'];
+        };
+      };
+    };
+  };
+  searchTypeForm: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description handling=lenient: unknown parameters are ignored and reported instead of refused. */
+        Prefer?: string;
+      };
+      path: {
+        /** @description FHIR resource type, e.g. Patient. */
+        type: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description A searchset Bundle. */
       200: {
         headers: {
           [name: string]: unknown;

@@ -2,6 +2,7 @@ import { createParamDecorator, ExecutionContext, Injectable, PipeTransform } fro
 import type { Request } from 'express';
 import { FhirException } from '../../common/fhir-exception';
 import { FhirDefinitions } from '../../fhir/fhir-definitions.service';
+import { parseSearchQuery } from '../../search/search-query';
 import { ExportLevel, ExportRequest } from '../export-request';
 import { parseExportHeaders } from './export-headers.pipe';
 import { parseExportParameters, parseExportQuery } from './export-parameters.pipe';
@@ -53,7 +54,31 @@ export class ExportParametersPipe implements PipeTransform<RawKickoff, ExportReq
       raw.form === 'POST'
         ? parseExportParameters(raw.input, context)
         : parseExportQuery(raw.input as Record<string, unknown>, context);
-    return withoutUnsupported(request);
+    return withoutUnsupported(this.withEvaluableFilters(request));
+  }
+
+  /**
+   * Every `_typeFilter` must be a search this server can evaluate in SQL; under lenient handling
+   * the parameters it cannot are dropped from that filter and reported as warnings.
+   */
+  private withEvaluableFilters(request: ExportRequest): ExportRequest {
+    const warnings = [...request.warnings];
+    for (const filter of request.typeFilters) {
+      const text = `${filter.type}?${filter.query}`;
+      try {
+        const parsed = parseSearchQuery(filter.type, filter.query, this.definitions, {
+          lenient: request.lenient,
+          context: 'filter',
+        });
+        for (const ignored of parsed.ignored) {
+          warnings.push(`_typeFilter ${text}: ${ignored.name} was not applied (${ignored.reason})`);
+        }
+      } catch (error) {
+        if (!(error instanceof FhirException)) throw error;
+        throw FhirException.badRequest(`_typeFilter ${text}: ${error.message}`, ['_typeFilter']);
+      }
+    }
+    return { ...request, warnings };
   }
 }
 
@@ -64,7 +89,6 @@ export class ExportParametersPipe implements PipeTransform<RawKickoff, ExportReq
  */
 function withoutUnsupported(request: ExportRequest): ExportRequest {
   const unsupported: string[] = [];
-  if (request.typeFilters.length) unsupported.push('_typeFilter');
   if (request.includeAssociatedData) unsupported.push('includeAssociatedData');
   if (!unsupported.length) return request;
   if (!request.lenient) {
@@ -77,7 +101,6 @@ function withoutUnsupported(request: ExportRequest): ExportRequest {
   }
   return {
     ...request,
-    typeFilters: [],
     includeAssociatedData: undefined,
     warnings: [
       ...request.warnings,

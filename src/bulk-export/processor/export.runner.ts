@@ -96,7 +96,7 @@ export class ExportRunner {
     const checkpoint: ExportCheckpoint = { types: { ...run.checkpoint.types } };
     const progress = {
       phase: 'exporting' as const,
-      total: await this.estimate(types, filters),
+      total: await this.estimate(job, types, filters),
       exported: Object.values(checkpoint.types ?? {}).reduce((n, t) => n + durableLines(t), 0),
     };
     await this.jobs.saveProgress(job.id, runId, progress);
@@ -127,6 +127,7 @@ export class ExportRunner {
           await this.assertOwned(run);
           const rows = await this.resources.exportPage({
             ...filters,
+            typeFilters: typeFiltersOf(job, type),
             type,
             afterSeq: cursor,
             limit: this.config.EXPORT_PAGE_SIZE,
@@ -263,9 +264,19 @@ export class ExportRunner {
     return [...(request.types ?? covered)].filter((t) => covered.includes(t)).sort();
   }
 
-  private async estimate(types: string[], filters: ExportFilters): Promise<number> {
+  private async estimate(
+    job: ExportJobEntity,
+    types: string[],
+    filters: ExportFilters,
+  ): Promise<number> {
     let total = 0;
-    for (const type of types) total += await this.resources.exportCount({ ...filters, type });
+    for (const type of types) {
+      total += await this.resources.exportCount({
+        ...filters,
+        typeFilters: typeFiltersOf(job, type),
+        type,
+      });
+    }
     return total;
   }
 
@@ -307,6 +318,11 @@ export class ExportRunner {
       );
     });
   }
+}
+
+/** The `_typeFilter` searches of one type (OR-ed); none means the type is not filtered. */
+function typeFiltersOf(job: ExportJobEntity, type: string): { query: string }[] {
+  return job.request.typeFilters.filter((f) => f.type === type);
 }
 
 /** Lines a checkpoint of one type says are durable in storage. */
