@@ -242,6 +242,27 @@ describe('FHIR search over the index (GET /{type}, POST /{type}/_search)', () =>
       expect(await ids('/Patient?birthdate:missing=true')).toEqual(['p3']);
     });
 
+    it('stores and finds the open-ended 9999-12-31 instead of failing with 500', async () => {
+      const res = await put({
+        resourceType: 'Encounter',
+        id: id('open-ended'),
+        status: 'in-progress',
+        class: { code: 'AMB' },
+        period: { start: '2020-01-01', end: '9999-12-31' },
+      });
+      expect(res.status).toBe(201);
+      expect(await ids('/Encounter?date=ge2500')).toEqual(['open-ended']);
+      expect(await ids('/Encounter?date=lt2019')).toEqual([]);
+      // Searching at the end of time answers, whatever it matches.
+      await search('/Encounter?date=gt9999-12-31');
+      expect(await ids('/Patient?_lastUpdated=ge9999-12-31T23:59:59Z')).toEqual([]);
+    });
+
+    it('rejects a calendar date that does not exist rather than rolling it over', async () => {
+      const res = await http().get(`/Patient?birthdate=2021-02-29&${tagParam}`).expect(400);
+      expect(res.body.issue[0].expression).toEqual(['birthdate']);
+    });
+
     it('rejects a value that is not a date', async () => {
       const res = await http().get(`/Patient?birthdate=yesterday&${tagParam}`).expect(400);
       expect(res.body.issue[0].expression).toEqual(['birthdate']);

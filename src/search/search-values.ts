@@ -37,25 +37,59 @@ export function dateRange(value: string): DateRange | undefined {
   const year = Number(y);
   const month = mo === undefined ? 0 : Number(mo) - 1;
   const day = d === undefined ? 1 : Number(d);
-  if (month > 11 || day < 1 || day > 31) return undefined;
-  const offsetMs = zoneOffsetMs(zone);
   if (h === undefined) {
-    const low = Date.UTC(year, month, day);
+    const low = utc(year, month, day);
+    if (low === undefined) return undefined;
     const high =
       mo === undefined
-        ? Date.UTC(year + 1, 0, 1)
+        ? utcUnchecked(year + 1, 0, 1)
         : d === undefined
-          ? Date.UTC(year, month + 1, 1)
-          : Date.UTC(year, month, day + 1);
+          ? utcUnchecked(year, month + 1, 1)
+          : utcUnchecked(year, month, day + 1);
     return { low: iso(low), high: iso(high) };
   }
   const ms = frac === undefined ? 0 : Math.floor(Number(`0.${frac}`) * 1000);
-  const base =
-    Date.UTC(year, month, day, Number(h), Number(mi), s === undefined ? 0 : Number(s), ms) -
-    offsetMs;
+  // A leap second (:60) is the last instant of its minute.
+  const second = s === undefined ? 0 : Math.min(Number(s), 59);
+  const local = utc(year, month, day, Number(h), Number(mi), second, ms);
+  if (local === undefined) return undefined;
+  const base = local - zoneOffsetMs(zone);
   const step = s === undefined ? 60_000 : frac === undefined ? 1000 : 1;
-  if (Number.isNaN(base)) return undefined;
   return { low: iso(base), high: iso(base + step) };
+}
+
+/** Epoch ms of a calendar instant; undefined unless every field is in range (no rollover). */
+function utc(
+  year: number,
+  month: number,
+  day: number,
+  hour = 0,
+  minute = 0,
+  second = 0,
+  ms = 0,
+): number | undefined {
+  if (hour > 23 || minute > 59) return undefined;
+  const t = utcUnchecked(year, month, day, hour, minute, second, ms);
+  const back = new Date(t);
+  return back.getUTCFullYear() === year && back.getUTCMonth() === month && back.getUTCDate() === day
+    ? t
+    : undefined;
+}
+
+/** Like Date.UTC, but years 0–99 are years 0–99 (Date.UTC maps them to 1900–1999). */
+function utcUnchecked(
+  year: number,
+  month: number,
+  day: number,
+  hour = 0,
+  minute = 0,
+  second = 0,
+  ms = 0,
+): number {
+  const date = new Date(0);
+  date.setUTCFullYear(year, month, day);
+  date.setUTCHours(hour, minute, second, ms);
+  return date.getTime();
 }
 
 function zoneOffsetMs(zone: string | undefined): number {
@@ -65,7 +99,16 @@ function zoneOffsetMs(zone: string | undefined): number {
   return sign * (hh * 60 + mm) * 60_000;
 }
 
+const YEAR_10000 = utcUnchecked(10000, 0, 1);
+const YEAR_1 = utcUnchecked(1, 0, 1);
+
+/**
+ * ISO text PostgreSQL accepts. FHIR years stop at 9999, so a range ending past it (the day
+ * after 9999-12-31, which open-ended data often uses) is open: `infinity`.
+ */
 function iso(ms: number): string {
+  if (ms >= YEAR_10000) return INFINITY;
+  if (ms < YEAR_1) return NEG_INFINITY;
   return new Date(ms).toISOString();
 }
 
