@@ -363,7 +363,7 @@ describe('$export waiting for writes open at kick-off', () => {
     await t.close();
   });
 
-  it('fails the job with an OperationOutcome when a transaction stays open too long, rather than answering 202 forever', async () => {
+  it('fails the job with a 503 OperationOutcome when a transaction stays open too long, rather than answering 202 forever', async () => {
     await resetDatabase(t.app);
     const release = deferred();
     const opened = deferred();
@@ -376,7 +376,7 @@ describe('$export waiting for writes open at kick-off', () => {
       await opened.promise;
       const statusPath = await kickOff(t.app, '/$export?_type=Patient');
       const res = await pollUntilDone(t.app, statusPath, 30_000);
-      expect(res.status).toBe(500);
+      expect(res.status).toBe(503);
       const outcome = JSON.parse(res.text) as { issue: { diagnostics: string }[] };
       expect(outcome.issue[0].diagnostics).toMatch(/did not end within 300 ms/);
     } finally {

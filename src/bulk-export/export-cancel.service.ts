@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { FhirErrorCode, FhirException } from '../common/fhir-exception';
+import { isExportId } from './export-id';
 import { ExportJobService } from './job/export-job.service';
 import { ExportSink } from './storage/export-sink';
 
@@ -14,7 +15,7 @@ export class ExportCancelService {
   ) {}
 
   async cancel(id: string): Promise<void> {
-    const job = /^[0-9a-f-]{36}$/i.test(id) ? await this.jobs.cancel(id) : null;
+    const job = isExportId(id) ? await this.jobs.cancel(id) : null;
     if (!job) {
       throw new FhirException(
         FhirErrorCode.NotFound,

@@ -2,13 +2,14 @@ import { Injectable } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { FhirErrorCode, FhirException } from '../common/fhir-exception';
 import { OperationOutcome } from '../common/operation-outcome';
+import { isExportId } from './export-id';
 import { ExportJobService } from './job/export-job.service';
 import { ExportedFile, ExportJobEntity, ExportManifest } from './job/export-job.entity';
 import { ExportSink } from './storage/export-sink';
 
 export type ExportStatusView =
   | { kind: 'in-progress'; progress: string; retryAfterSeconds: number }
-  | { kind: 'failed'; outcome: OperationOutcome }
+  | { kind: 'failed'; httpStatus: number; outcome: OperationOutcome }
   | { kind: 'complete'; manifest: ExportManifest };
 
 /** Validity of SAS links handed out in manifests (EXPORT_FILE_URLS=sas). */
@@ -31,14 +32,15 @@ export class ExportStatusService {
       case 'queued':
       case 'running':
         return { kind: 'in-progress', progress: progressText(job), retryAfterSeconds: 2 };
-      case 'failed':
-        return {
-          kind: 'failed',
-          outcome: job.error ?? {
-            resourceType: 'OperationOutcome',
-            issue: [{ severity: 'error', code: 'exception', diagnostics: 'The export failed' }],
-          },
+      case 'failed': {
+        const outcome = job.error ?? {
+          resourceType: 'OperationOutcome',
+          issue: [{ severity: 'error', code: 'exception', diagnostics: 'The export failed' }],
         };
+        // A transient cause (e.g. transactions that stayed open) is the client's to retry.
+        const transient = outcome.issue.some((issue) => issue.code === 'transient');
+        return { kind: 'failed', httpStatus: transient ? 503 : 500, outcome };
+      }
       case 'completed':
         return { kind: 'complete', manifest: await this.manifest(job, baseUrl) };
       case 'cancelled':
@@ -61,8 +63,7 @@ export class ExportStatusService {
   }
 
   private async visibleJob(id: string): Promise<ExportJobEntity> {
-    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id))
-      throw notFound(id);
+    if (!isExportId(id)) throw notFound(id);
     const job = await this.jobs.find(id);
     if (!job || job.status === 'cancelled') throw notFound(id);
     return job;

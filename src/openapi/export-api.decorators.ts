@@ -210,6 +210,7 @@ export function ApiExportStatus(): MethodDecorator {
     }),
     operationOutcome(404, 'Unknown, cancelled or deleted export'),
     operationOutcome(500, 'The export failed'),
+    operationOutcome(503, 'The export failed for a transient reason; start it again'),
   );
 }
 

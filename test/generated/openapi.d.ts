@@ -1215,6 +1215,15 @@ export interface operations {
           'application/fhir+json': components['schemas']['OperationOutcome'];
         };
       };
+      /** @description The export failed for a transient reason; start it again (FHIR OperationOutcome). */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/fhir+json': components['schemas']['OperationOutcome'];
+        };
+      };
     };
   };
   cancelExport: {

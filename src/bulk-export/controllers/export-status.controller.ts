@@ -38,7 +38,7 @@ export class ExportStatusController {
           .end();
         return;
       case 'failed':
-        res.status(500).type(FHIR_JSON).send(JSON.stringify(view.outcome));
+        res.status(view.httpStatus).type(FHIR_JSON).send(JSON.stringify(view.outcome));
         return;
       case 'complete':
         res.status(200).type('application/json').send(JSON.stringify(view.manifest));

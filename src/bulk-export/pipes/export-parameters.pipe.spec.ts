@@ -121,13 +121,14 @@ describe('parseExportQuery and parseExportParameters', () => {
       expect(request.until).toBe('2024-02-01T08:30:15.500-05:00');
     });
 
-    it('rounds sub-millisecond bounds outward (_since down, _until up)', () => {
+    it('truncates sub-millisecond bounds, since lastUpdated has millisecond precision', () => {
+      // _until .1231 must not select a resource stamped at .124, which is after it.
       const request = get({
         _since: '2024-01-31T12:00:00.1239Z',
         _until: '2024-01-31T13:00:00.1231Z',
       });
       expect(request.since).toBe('2024-01-31T12:00:00.123Z');
-      expect(request.until).toBe('2024-01-31T13:00:00.124Z');
+      expect(request.until).toBe('2024-01-31T13:00:00.123Z');
     });
 
     it('reads an unencoded + before the offset that arrived as a space in GET', () => {
@@ -292,6 +293,13 @@ describe('parseExportQuery and parseExportParameters', () => {
         'my-exports1',
       );
     });
+
+    it.each(['export-20261126t065348-8fca80ae', 'export-20261126t065348'])(
+      'refuses the server-reserved container name %s, so no export can reach another one',
+      (name) => {
+        expect(() => get({ _container: name })).toThrow(/reserved/);
+      },
+    );
 
     it.each(['ab', 'Abc', 'a--b', '-ab', 'ab-', 'a'.repeat(64), 'my_exports', ''])(
       'rejects the container name %s',

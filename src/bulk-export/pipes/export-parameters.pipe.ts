@@ -1,6 +1,6 @@
 import { FhirException } from '../../common/fhir-exception';
 import { canonicalTypeFilters, ExportLevel, ExportRequest, TypeFilter } from '../export-request';
-import { isValidContainerName } from '../storage/export-sink';
+import { isDefaultContainerName, isValidContainerName } from '../storage/export-sink';
 import { formatInstant, parseFhirInstant } from './fhir-instant';
 import { parseTypeFilter, splitTypeFilters } from './type-filter';
 
@@ -241,7 +241,7 @@ function buildExportRequest(
     }
   }
 
-  const instant = (name: string, round: 'down' | 'up') => {
+  const instant = (name: string) => {
     const [text] = texts(name, INSTANT_VALUES) ?? [];
     if (text === undefined) return undefined;
     // An unencoded '+' before the offset arrives as a space.
@@ -251,21 +251,21 @@ function buildExportRequest(
     if (parsed.epochMs > now.getTime()) {
       throw bad(`${name} ${show(text)} is in the future (server time ${now.toISOString()})`, name);
     }
-    // Rounding a sub-millisecond bound outward keeps every resource the exact bound selects.
-    const epochMs = parsed.epochMs + (round === 'up' && parsed.subMillisecond ? 1 : 0);
+    // lastUpdated has millisecond precision, so truncating a finer bound selects exactly what
+    // the exact bound would, for `_since` (lastUpdated > since) and `_until` (<= until) alike.
     return {
       name,
       text,
       epochMs: parsed.epochMs,
-      normalized: formatInstant(epochMs, parsed.offset, parsed.offsetMinutes),
+      normalized: formatInstant(parsed.epochMs, parsed.offset, parsed.offsetMinutes),
     };
   };
 
   if (collected.has('_until') && collected.has('_till')) {
     throw bad('_until and its alias _till were both given; give one of them', '_till');
   }
-  const since = instant('_since', 'down');
-  const until = instant(collected.has('_till') ? '_till' : '_until', 'up');
+  const since = instant('_since');
+  const until = instant(collected.has('_till') ? '_till' : '_until');
   if (since && until && until.epochMs < since.epochMs) {
     throw bad(`${until.name} ${show(until.text)} is before _since ${show(since.text)}`, until.name);
   }
@@ -380,6 +380,12 @@ function buildExportRequest(
     if (!isValidContainerName(container)) {
       throw bad(
         `_container ${show(container)} is not a valid Azure container name: 3-63 lowercase letters, digits and single hyphens, starting and ending with a letter or digit`,
+        '_container',
+      );
+    }
+    if (isDefaultContainerName(container)) {
+      throw bad(
+        `_container ${show(container)} is reserved: names like export-<timestamp>-<id> belong to the server's own exports`,
         '_container',
       );
     }

@@ -15,6 +15,7 @@ import {
   ExportLocation,
   ExportSink,
   FileCheckpoint,
+  fileGone,
 } from './export-sink';
 
 export interface AzureRetryOptions {
@@ -95,7 +96,12 @@ export class AzureBlobSink extends ExportSink {
   }
 
   async read(location: ExportLocation, fileName: string): Promise<NodeJS.ReadableStream> {
-    const response = await this.blob(location, fileName).download();
+    const response = await this.blob(location, fileName)
+      .download()
+      .catch((error: unknown) => {
+        if ((error as { statusCode?: number }).statusCode === 404) throw fileGone(fileName);
+        throw error;
+      });
     if (!response.readableStreamBody) throw new Error(`No body downloading ${fileName}`);
     return response.readableStreamBody;
   }

@@ -1,3 +1,4 @@
+import { FhirException } from '../../common/fhir-exception';
 /** Where one export job's files go: a container and a folder prefix in it ('' or 'yyyyMMddTHHmmss-<id>/'). */
 export interface ExportLocation {
   container: string;
@@ -46,6 +47,7 @@ export abstract class ExportSink {
     resume?: FileCheckpoint,
   ): Promise<ExportFileWriter>;
 
+  /** Rejects with a 404 FhirException ({@link fileGone}) when the file is not in storage. */
   abstract read(location: ExportLocation, fileName: string): Promise<NodeJS.ReadableStream>;
 
   abstract size(location: ExportLocation, fileName: string): Promise<number>;
@@ -88,6 +90,16 @@ export function defaultContainerName(jobId: string, at: Date): string {
     .slice(0, 32);
   const name = `export-${compactTimestamp(at).toLowerCase()}`;
   return id ? `${name}-${id}` : name;
+}
+
+/** What `read` rejects with when the file is not (or no longer) in storage. */
+export function fileGone(fileName: string): FhirException {
+  return FhirException.notFound(`Export file ${fileName} is no longer in storage`);
+}
+
+/** Whether a name has the form of {@link defaultContainerName}, which clients may not choose. */
+export function isDefaultContainerName(name: string): boolean {
+  return /^export-\d{8}t\d{6}(-|$)/.test(name);
 }
 
 /** Folder of a job exported into a shared `_container`: `20261126T040500-<job id>/`. */

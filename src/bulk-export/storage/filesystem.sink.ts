@@ -7,6 +7,7 @@ import {
   ExportLocation,
   ExportSink,
   FileCheckpoint,
+  fileGone,
 } from './export-sink';
 
 export interface FilesystemSinkOptions {
@@ -77,7 +78,10 @@ export class FilesystemSink extends ExportSink {
   }
 
   async read(location: ExportLocation, fileName: string): Promise<NodeJS.ReadableStream> {
-    const handle = await open(this.path(location, fileName), 'r');
+    const handle = await open(this.path(location, fileName), 'r').catch((error: unknown) => {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw fileGone(fileName);
+      throw error;
+    });
     return handle.createReadStream();
   }
 
