@@ -4,9 +4,11 @@ import { DataSource } from 'typeorm';
 import { TestApp } from './support/test-app';
 import {
   bootExportApp,
+  expectOperationOutcome,
   downloadLines,
   exportManifest,
   idsOfLines,
+  kickOffResponse,
   kickOffWith,
   KickoffOptions,
   Manifest,
@@ -175,7 +177,7 @@ describe('$export Patient and Group semantics', () => {
     expect(await idsByType(manifest)).toEqual({ Patient: sortedIds(a, b) });
   });
 
-  it('exports a Group only as part of a member compartment: not the exported Group of Groups, but the nested Group naming patients', async () => {
+  it('leaves the exported Group and the Groups it nests out of the output', async () => {
     const p = patientWithId();
     const inner = group([{ reference: `Patient/${p.id}` }]);
     const outer = group([{ reference: `Group/${inner.id}` }]);
@@ -183,7 +185,7 @@ describe('$export Patient and Group semantics', () => {
 
     const { manifest } = await exportManifest(t.app, `/Group/${outer.id}/$export`);
 
-    expect(await idsByType(manifest)).toEqual({ Group: sortedIds(inner), Patient: sortedIds(p) });
+    expect(await idsByType(manifest)).toEqual({ Patient: sortedIds(p) });
   });
 
   it('exports nothing for a Group whose members are all inactive', async () => {
@@ -214,19 +216,21 @@ describe('$export Patient and Group semantics', () => {
     expect(patientLevel.manifest.output[0].count).toBe(1);
   });
 
-  it('exports nothing at Patient level for a _type outside the Patient compartment', async () => {
+  it('refuses at Patient level a _type outside the Patient compartment, and skips it when lenient', async () => {
     const p = patientWithId();
     await store(t.app, [p, organization({ contact: [{ name: { text: String(p.id) } }] })]);
 
-    const onlyOrganization = await exportManifest(t.app, '/Patient/$export', {
-      query: { _type: 'Organization' },
-    });
-    const withPatient = await exportManifest(t.app, '/Patient/$export', {
+    const refused = await kickOffResponse(t.app, '/Patient/$export', {
       query: { _type: 'Organization,Patient' },
     });
+    expectOperationOutcome(refused, 400, { expression: '_type', mentions: ['Organization'] });
 
-    expect(onlyOrganization.manifest.output).toEqual([]);
-    expect(await idsByType(withPatient.manifest)).toEqual({ Patient: sortedIds(p) });
+    const lenient = await exportManifest(t.app, '/Patient/$export', {
+      headers: { Prefer: 'respond-async, handling=lenient' },
+      query: { _type: 'Organization,Patient' },
+    });
+    expect(await idsByType(lenient.manifest)).toEqual({ Patient: sortedIds(p) });
+    expect(lenient.manifest.error).toHaveLength(1);
   });
 
   it("filters _since at Patient level by each resource's own lastUpdated, not its patient's", async () => {

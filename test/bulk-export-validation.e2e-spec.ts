@@ -206,26 +206,27 @@ describe('$export kick-off validation over HTTP', () => {
     });
   });
 
-  describe('parameters this server cannot apply yet', () => {
-    it('refuses includeAssociatedData rather than silently exporting less than asked', async () => {
+  describe('parameters this server cannot apply', () => {
+    it('refuses an includeAssociatedData _custom value rather than silently exporting less than asked', async () => {
       const res = await kickOffResponse(t.app, '/$export', {
-        query: { includeAssociatedData: 'LatestProvenanceResources' },
+        query: { includeAssociatedData: '_customMine' },
       });
       expectOperationOutcome(res, 400, {
         expression: 'includeAssociatedData',
-        mentions: ['not supported'],
+        mentions: ['_customMine', 'not supported'],
       });
     });
 
-    it('exports without includeAssociatedData under handling=lenient and says so in the error file', async () => {
+    it('exports without an includeAssociatedData _custom value under handling=lenient and says so in the error file', async () => {
       await store(t.app, [patientWithId()]);
       const { manifest } = await exportManifest(t.app, '/$export', {
         headers: LENIENT,
-        query: { _type: 'Patient', includeAssociatedData: 'LatestProvenanceResources' },
+        query: { _type: 'Patient', includeAssociatedData: '_customMine' },
       });
       expect(manifest.output.map((o) => [o.type, o.count])).toEqual([['Patient', 1]]);
       const [warning] = await downloadLines(t.app, manifest.error[0].url);
       expect(warning).toContain('includeAssociatedData');
+      expect(warning).toContain('_customMine');
     });
   });
 

@@ -19,11 +19,16 @@ const PARAMETERS =
   'the SUBSETTED tag; types the list does not name are exported whole). _since filters each ' +
   "resource by its own lastUpdated, also at Patient and Group level, not by its patient's. " +
   'Group members are those active at transactionTime (inactive and member.period honoured, ' +
-  'nested Groups expanded); each resource is exported once even when it is in several ' +
-  "patients' compartments. _typeFilter: Type?search, the type's search parameters as in " +
+  'nested Groups expanded); the exported Group and its nested Groups are not in the output, ' +
+  "other Groups in the members' compartments are. Each resource is exported once even when " +
+  "it is in several patients' compartments. _typeFilter: Type?search, the type's search parameters as in " +
   "searchParam (filters of one type OR-ed, each filter's parameters AND-ed; result " +
-  'parameters refused). includeAssociatedData is refused, or skipped with a warning under ' +
-  'Prefer: handling=lenient.';
+  'parameters refused). includeAssociatedData: LatestProvenanceResources (per exported ' +
+  'non-Provenance resource, the Provenance targeting it with the greatest lastUpdated, ties ' +
+  'all included) and RelevantProvenanceResources (every Provenance targeting an exported ' +
+  'non-Provenance resource), as of transactionTime, written to Provenance files once each ' +
+  'together with any Provenance exported as a type; _custom values are refused, or skipped ' +
+  'with a warning under Prefer: handling=lenient.';
 
 function operation(name: string, definition: string): CapabilityOperation {
   return {

@@ -28,6 +28,22 @@ export class GroupMembers {
    * excludes `at` skipped. Sorted, unique.
    */
   async patientIds(groupId: string, at: Date): Promise<string[]> {
+    return (await this.expand(groupId, at)).patientIds;
+  }
+
+  /**
+   * Ids of the Groups read on the way to {@link patientIds}: `groupId` and every nested Group an
+   * active member reaches at `at`. A Group-level export leaves them out of its output. Sorted,
+   * unique. (A second walk of the same versions: Group-level exports call both once per job.)
+   */
+  async groupIds(groupId: string, at: Date): Promise<string[]> {
+    return (await this.expand(groupId, at)).groupIds;
+  }
+
+  private async expand(
+    groupId: string,
+    at: Date,
+  ): Promise<{ patientIds: string[]; groupIds: string[] }> {
     const patients = new Set<string>();
     const seen = new Set<string>();
     const pending = [groupId];
@@ -46,7 +62,7 @@ export class GroupMembers {
         else pending.push(match[2]);
       }
     }
-    return [...patients].sort();
+    return { patientIds: [...patients].sort(), groupIds: [...seen].sort() };
   }
 
   /** The version of Group/{id} that was current at `at` (null if none was, or it was deleted). */

@@ -20,6 +20,7 @@ import {
   ExportTypeFilter,
   FhirResource,
   IdentifierCondition,
+  ProvenancePageQuery,
   ResourceRepository,
   ResourceSession,
   SearchPageQuery,
@@ -38,6 +39,19 @@ interface ResourceRow {
   deleted: boolean;
   content: string | null;
   patient_ids: string[];
+}
+
+const PROVENANCE = 'Provenance';
+/** The Provenance search parameter whose index rows hold `Provenance.target`. */
+const TARGET_PARAM = 'target';
+
+/** `alias`'s version as of the instant in placeholder `asOf`, deleted ones left out. */
+function versionAsOf(alias: string, asOf: string): string[] {
+  return [
+    `NOT ${alias}.deleted`,
+    `${alias}.last_updated <= ${asOf}`,
+    `(${alias}.superseded_at IS NULL OR ${alias}.superseded_at > ${asOf})`,
+  ];
 }
 
 const COLUMNS = 'seq, type, id, version, last_updated, deleted, content, patient_ids';
@@ -346,6 +360,26 @@ export class PostgresResourceRepository extends ResourceRepository {
     return Number(row.n);
   }
 
+  async provenancePage(query: ProvenancePageQuery): Promise<ExportRow[]> {
+    const { where, params } = this.provenanceFilter(query);
+    const after = params.add(query.afterSeq);
+    const limit = params.add(query.limit);
+    return await this.dataSource.query<ExportRow[]>(
+      `SELECT p.seq, p.content FROM resource p WHERE ${where} AND p.seq > ${after}
+       ORDER BY p.seq LIMIT ${limit}`,
+      params.values,
+    );
+  }
+
+  async provenanceCount(query: Omit<ProvenancePageQuery, 'afterSeq' | 'limit'>): Promise<number> {
+    const { where, params } = this.provenanceFilter(query);
+    const [row] = await this.dataSource.query<{ n: string }[]>(
+      `SELECT count(*)::bigint AS n FROM resource p WHERE ${where}`,
+      params.values,
+    );
+    return Number(row.n);
+  }
+
   async search(query: SearchPageQuery): Promise<SearchRow[]> {
     const { search, after } = query;
     const params = new SqlParams();
@@ -407,24 +441,110 @@ export class PostgresResourceRepository extends ResourceRepository {
     params: SqlParams;
   } {
     const params = new SqlParams([query.type, query.transactionTime]);
+    // Another type's ids leave nothing of this type out.
+    const excludeIds = query.excludeIds?.type === query.type ? query.excludeIds : undefined;
     const where = [
       'r.type = $1',
-      'NOT r.deleted',
-      'r.last_updated <= $2',
-      '(r.superseded_at IS NULL OR r.superseded_at > $2)',
+      ...this.sharedExportConditions('r', { ...query, excludeIds }, params, '$2'),
     ];
-    if (query.since) where.push(`r.last_updated > ${params.add(query.since)}`);
-    if (query.until) where.push(`r.last_updated <= ${params.add(query.until)}`);
-    if (query.patientIds) {
-      where.push(`r.patient_ids && ${params.add(query.patientIds)}::text[]`);
-    } else if (query.anyPatientCompartment) {
-      where.push(`r.patient_ids <> '{}'`);
-    }
     if (query.typeFilters?.length) {
       const searches = this.typeFilterSearches(query.type, query.typeFilters);
       where.push(`(${anyOfSearchesSql(searches, 'r', params, { asOf: '$2::timestamptz' })})`);
     }
     return { where: where.join(' AND '), params };
+  }
+
+  /**
+   * The conditions every exported type shares, on rows aliased `alias`: the version as of
+   * `asOf` (the placeholder holding transactionTime), not deleted, `_since`/`_until`, the
+   * compartment, and, last, the exclusion (absent when there is none).
+   */
+  private sharedExportConditions(
+    alias: string,
+    query: Omit<ExportPageQuery, 'type' | 'afterSeq' | 'limit' | 'typeFilters'>,
+    params: SqlParams,
+    asOf: string,
+  ): string[] {
+    const where = versionAsOf(alias, asOf);
+    if (query.since) where.push(`${alias}.last_updated > ${params.add(query.since)}`);
+    if (query.until) where.push(`${alias}.last_updated <= ${params.add(query.until)}`);
+    if (query.patientIds) {
+      where.push(`${alias}.patient_ids && ${params.add(query.patientIds)}::text[]`);
+    } else if (query.anyPatientCompartment) {
+      where.push(`${alias}.patient_ids <> '{}'`);
+    }
+    if (query.excludeIds) {
+      where.push(
+        `NOT (${alias}.type = ${params.add(query.excludeIds.type)} AND ` +
+          `${alias}.id = ANY(${params.add(query.excludeIds.ids)}::text[]))`,
+      );
+    }
+    return where;
+  }
+
+  /**
+   * The Provenance rows of {@link ResourceRepository.provenancePage}: Provenance versions as
+   * of transactionTime that the export selects as a type (`own`) or that target a resource the
+   * export writes, probed through the `target` rows of the search index (correlated on the
+   * Provenance version's seq, so never a scan of all references).
+   */
+  private provenanceFilter(query: Omit<ProvenancePageQuery, 'afterSeq' | 'limit'>): {
+    where: string;
+    params: SqlParams;
+  } {
+    const params = new SqlParams([PROVENANCE, query.transactionTime]);
+    const asOf = '$2';
+    const where = ['p.type = $1', ...versionAsOf('p', asOf)];
+    const selected: string[] = [];
+    if (query.own) {
+      const excludeIds = query.excludeIds?.type === PROVENANCE ? query.excludeIds : undefined;
+      const own = this.sharedExportConditions('p', { ...query, excludeIds }, params, asOf);
+      if (query.own.typeFilters?.length) {
+        const searches = this.typeFilterSearches(PROVENANCE, query.own.typeFilters);
+        own.push(`(${anyOfSearchesSql(searches, 'p', params, { asOf: `${asOf}::timestamptz` })})`);
+      }
+      selected.push(own.join(' AND '));
+    }
+    const associated = this.associatedProvenanceSql(query, params, asOf);
+    if (associated) selected.push(associated);
+    where.push(selected.length ? `(${selected.map((s) => `(${s})`).join(' OR ')})` : 'FALSE');
+    return { where: where.join(' AND '), params };
+  }
+
+  /** EXISTS a `target` of Provenance `p` that is an exported resource (and, for latest, P is its newest). */
+  private associatedProvenanceSql(
+    query: Omit<ProvenancePageQuery, 'afterSeq' | 'limit'>,
+    params: SqlParams,
+    asOf: string,
+  ): string | undefined {
+    const targets = query.targets.filter((t) => t.type !== PROVENANCE);
+    if (!targets.length) return undefined;
+    const unfiltered = targets.filter((t) => !t.typeFilters?.length).map((t) => t.type);
+    const types: string[] = [];
+    if (unfiltered.length) types.push(`x.type = ANY(${params.add(unfiltered)}::text[])`);
+    for (const target of targets) {
+      if (!target.typeFilters?.length) continue;
+      const searches = this.typeFilterSearches(target.type, target.typeFilters);
+      types.push(
+        `(x.type = ${params.add(target.type)} AND ` +
+          `(${anyOfSearchesSql(searches, 'x', params, { asOf: `${asOf}::timestamptz` })}))`,
+      );
+    }
+    const target = params.add(TARGET_PARAM);
+    const provenance = params.add(PROVENANCE);
+    const newer =
+      query.association === 'latest'
+        ? ` AND NOT EXISTS (SELECT 1 FROM search_reference t2 JOIN resource q ON q.seq = t2.seq
+             WHERE t2.type = ${provenance} AND t2.param = ${target}
+               AND t2.target_id = t.target_id AND t2.target_type = t.target_type
+               AND q.type = ${provenance} AND ${versionAsOf('q', asOf).join(' AND ')}
+               AND q.last_updated > p.last_updated)`
+        : '';
+    return `EXISTS (SELECT 1 FROM search_reference t
+         JOIN resource x ON x.type = t.target_type AND x.id = t.target_id
+         WHERE t.seq = p.seq AND t.type = ${provenance} AND t.param = ${target}
+           AND ${this.sharedExportConditions('x', query, params, asOf).join(' AND ')}
+           AND (${types.join(' OR ')})${newer})`;
   }
 
   private typeFilterSearches(type: string, filters: readonly ExportTypeFilter[]): ParsedSearch[] {

@@ -96,6 +96,34 @@ export interface ExportPageQuery {
    * with `Prefer: handling=lenient`, reports them) through `parseSearchQuery`.
    */
   typeFilters?: readonly ExportTypeFilter[];
+  /**
+   * Resources of `type` never exported, whatever else matches: the Group a Group-level export
+   * reads its members from (and the Groups nested in it) sits in its members' compartments
+   * through `member`, yet is not part of the export (Bulk Data IG, "Group of Patients").
+   */
+  excludeIds?: { type: string; ids: readonly string[] };
+}
+
+/** Which Provenance resources `includeAssociatedData` adds (Bulk Data IG, "Query Parameters"). */
+export type ProvenanceAssociation = 'latest' | 'relevant';
+
+/**
+ * One keyset page of the Provenance resources an export writes; see
+ * {@link ResourceRepository.provenancePage}. The filters shared by every exported type
+ * (`transactionTime`, `since`, `until`, compartment, `excludeIds`) select the exported resources
+ * the Provenance must target; they do not filter the Provenance resources themselves except
+ * through `own`.
+ */
+export interface ProvenancePageQuery extends Omit<ExportPageQuery, 'type' | 'typeFilters'> {
+  association: ProvenanceAssociation;
+  /** The exported non-Provenance types, each with its own `_typeFilter` queries. */
+  targets: readonly { type: string; typeFilters?: readonly ExportTypeFilter[] }[];
+  /**
+   * Present when Provenance is itself an exported type: the page is then the union of the
+   * Provenance resources those filters select (with these `_typeFilter` queries) and the
+   * associated ones, each once.
+   */
+  own?: { typeFilters?: readonly ExportTypeFilter[] };
 }
 
 /** Where a search page starts: after the row with these sort values (keyset, never OFFSET). */
@@ -146,6 +174,25 @@ export abstract class ResourceRepository {
   abstract exportPage(query: ExportPageQuery): Promise<ExportRow[]>;
   /** How many resources of one type the same filters select (cursor and limit ignored). */
   abstract exportCount(query: Omit<ExportPageQuery, 'afterSeq' | 'limit'>): Promise<number>;
+  /**
+   * One keyset page (by seq, never OFFSET) of Provenance resources as they were at
+   * `transactionTime`, deleted ones left out, that `includeAssociatedData` adds to an export
+   * (Bulk Data IG, "Query Parameters"), plus, with `own`, the Provenance exported as a type.
+   *
+   * A Provenance P is associated with resource X when one of P's `target` references (any
+   * version, relative or absolute-local) names X's type and id, and X is exported: X's version
+   * as of `transactionTime` exists, is not deleted, is of one of `targets`' types and passes
+   * that type's filters exactly as its own export page does.
+   * - `relevant`: every associated P.
+   * - `latest`: P is included when, for at least one such X, no other Provenance as of
+   *   `transactionTime` that targets X has a later lastUpdated than P. Provenances that tie
+   *   on the greatest lastUpdated (written by one transaction) are all included: the store
+   *   has no order between them.
+   * Each Provenance appears at most once however many exported resources it targets.
+   */
+  abstract provenancePage(query: ProvenancePageQuery): Promise<ExportRow[]>;
+  /** How many Provenance resources the same selection yields (cursor and limit ignored). */
+  abstract provenanceCount(query: Omit<ProvenancePageQuery, 'afterSeq' | 'limit'>): Promise<number>;
   /**
    * One page of a FHIR search (https://hl7.org/fhir/R4/search.html) on the current, not
    * deleted versions of `search.type`, ordered by `search.sort` (then seq), after `after`.

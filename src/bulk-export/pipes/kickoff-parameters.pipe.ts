@@ -2,6 +2,7 @@ import { createParamDecorator, ExecutionContext, Injectable, PipeTransform } fro
 import type { Request } from 'express';
 import { FhirException } from '../../common/fhir-exception';
 import { FhirDefinitions } from '../../fhir/fhir-definitions.service';
+import { PatientCompartment } from '../../fhir/patient-compartment.service';
 import { parseSearchQuery } from '../../search/search-query';
 import { ExportLevel, ExportRequest } from '../export-request';
 import { parseExportHeaders } from './export-headers.pipe';
@@ -41,7 +42,10 @@ export const KickoffParameters = createParamDecorator((_: unknown, ctx: Executio
 /** Validates kick-off parameters of either form into one normalized {@link ExportRequest}. */
 @Injectable()
 export class ExportParametersPipe implements PipeTransform<RawKickoff, ExportRequest> {
-  constructor(private readonly definitions: FhirDefinitions) {}
+  constructor(
+    private readonly definitions: FhirDefinitions,
+    private readonly compartment: PatientCompartment,
+  ) {}
 
   transform(raw: RawKickoff): ExportRequest {
     const context = {
@@ -54,7 +58,24 @@ export class ExportParametersPipe implements PipeTransform<RawKickoff, ExportReq
       raw.form === 'POST'
         ? parseExportParameters(raw.input, context)
         : parseExportQuery(raw.input as Record<string, unknown>, context);
-    return withoutUnsupported(this.withEvaluableFilters(request));
+    return withoutUnsupported(this.withEvaluableFilters(this.withCompartmentTypes(request)));
+  }
+
+  /**
+   * Patient and Group exports hold Patient-compartment data only; a `_type` outside it would
+   * silently export nothing, so it is refused (lenient: dropped with a warning).
+   */
+  private withCompartmentTypes(request: ExportRequest): ExportRequest {
+    if (request.level === 'system' || !request.types) return request;
+    const outside = request.types.filter((type) => !this.compartment.isCompartmentType(type));
+    if (!outside.length) return request;
+    const message = `_type ${outside.join(',')} is not in the Patient compartment, which a ${request.level}-level export is limited to`;
+    if (!request.lenient) throw FhirException.badRequest(message, ['_type']);
+    return {
+      ...request,
+      types: request.types.filter((type) => this.compartment.isCompartmentType(type)),
+      warnings: [...request.warnings, `${message}; skipped`],
+    };
   }
 
   /**
@@ -83,28 +104,33 @@ export class ExportParametersPipe implements PipeTransform<RawKickoff, ExportReq
 }
 
 /**
- * Parameters that validate but that this server cannot apply yet. Ignoring them silently would
- * export more than asked, so strict handling refuses them and lenient handling drops them with
- * a warning in the manifest's error file (Bulk Data IG, "Query Parameters").
+ * `includeAssociatedData` values this server applies: the IG's two Provenance codes. A `_custom`
+ * value validates (the IG reserves the prefix for server-defined data) but means nothing here;
+ * ignoring it silently would export less than asked, so strict handling refuses it and lenient
+ * handling drops it with a warning in the manifest's error file (Bulk Data IG, "Query
+ * Parameters").
  */
 function withoutUnsupported(request: ExportRequest): ExportRequest {
-  const unsupported: string[] = [];
-  if (request.includeAssociatedData) unsupported.push('includeAssociatedData');
+  const values = request.includeAssociatedData ?? [];
+  const unsupported = values.filter((v) => v.startsWith('_custom'));
   if (!unsupported.length) return request;
   if (!request.lenient) {
-    const [first] = unsupported;
     throw FhirException.badRequest(
-      `Parameter ${first} is not supported by this server yet; retry without it, or with ` +
-        `'Prefer: handling=lenient' to export without applying it`,
-      [first],
+      `includeAssociatedData ${unsupported.map((v) => `'${v}'`).join(', ')} is not supported ` +
+        `by this server (it supports LatestProvenanceResources and RelevantProvenanceResources); ` +
+        `retry without it, or with 'Prefer: handling=lenient' to export without applying it`,
+      ['includeAssociatedData'],
     );
   }
+  const supported = values.filter((v) => !v.startsWith('_custom'));
   return {
     ...request,
-    includeAssociatedData: undefined,
+    includeAssociatedData: supported.length ? supported : undefined,
     warnings: [
       ...request.warnings,
-      ...unsupported.map((name) => `Parameter ${name} is not supported yet and was not applied`),
+      ...unsupported.map(
+        (v) => `includeAssociatedData '${v}' is not supported by this server and was not applied`,
+      ),
     ],
   };
 }

@@ -6,7 +6,13 @@ import { operationOutcome, OperationOutcome } from '../../common/operation-outco
 import { FhirErrorCode, FhirException } from '../../common/fhir-exception';
 import { FhirDefinitions } from '../../fhir/fhir-definitions.service';
 import { PatientCompartment } from '../../fhir/patient-compartment.service';
-import { ExportPageQuery, ResourceRepository } from '../../resources/resource.repository';
+import {
+  ExportPageQuery,
+  ExportRow,
+  ProvenanceAssociation,
+  ProvenancePageQuery,
+  ResourceRepository,
+} from '../../resources/resource.repository';
 import { GroupMembers } from '../group-members.service';
 import { ExportJobService } from '../job/export-job.service';
 import {
@@ -24,6 +30,7 @@ import { ExportSink } from '../storage/export-sink';
 import { elementSelection, subsetResource } from './element-subset';
 
 const MB = 1024 * 1024;
+const PROVENANCE = 'Provenance';
 
 /** Thrown inside a run when it must stop: the client cancelled the job, or another run claimed it. */
 class RunStopped extends Error {
@@ -125,13 +132,7 @@ export class ExportRunner {
         for (;;) {
           // The row is the truth: a cancelled job, or one another run claimed, stops here.
           await this.assertOwned(run);
-          const rows = await this.resources.exportPage({
-            ...filters,
-            typeFilters: typeFiltersOf(job, type),
-            type,
-            afterSeq: cursor,
-            limit: this.config.EXPORT_PAGE_SIZE,
-          });
+          const rows = await this.page(job, types, filters, type, cursor);
           if (rows.length === 0) break;
           const lines = subset
             ? rows.map((r) => subsetResource(r.content, subset) + '\n')
@@ -236,12 +237,16 @@ export class ExportRunner {
       case 'group': {
         const groupId = request.groupId ?? '';
         const members = await this.groups.patientIds(groupId, job.transactionTime);
-        if (!request.patients) return { filters: { ...base, patientIds: members }, issues: [] };
+        const groupIds = await this.groups.groupIds(groupId, job.transactionTime);
+        // R4 puts a Group in its members' compartments (`member`), but the Group read for the
+        // membership, and the Groups nested in it, are the request, not its data.
+        const group = { ...base, excludeIds: { type: 'Group', ids: groupIds } };
+        if (!request.patients) return { filters: { ...group, patientIds: members }, issues: [] };
         // The Bulk Data IG `patient` parameter narrows a Group export; it never widens it.
         const memberSet = new Set(members);
         const outside = request.patients.filter((id) => !memberSet.has(id));
         return {
-          filters: { ...base, patientIds: request.patients.filter((id) => memberSet.has(id)) },
+          filters: { ...group, patientIds: request.patients.filter((id) => memberSet.has(id)) },
           issues: outside.map((id) =>
             operationOutcome(
               'error',
@@ -254,8 +259,18 @@ export class ExportRunner {
     }
   }
 
-  /** Requested types, or every type the level covers; sorted so resumes walk them in order. */
+  /**
+   * The types written: the requested ones the level covers, plus Provenance when
+   * `includeAssociatedData` adds it; sorted so resumes walk them in order.
+   */
   private types(job: ExportJobEntity): string[] {
+    const types = this.requestedTypes(job);
+    if (associationOf(job) && !types.includes(PROVENANCE)) types.push(PROVENANCE);
+    return types.sort();
+  }
+
+  /** Requested types, or every type the level covers, that the level covers; sorted. */
+  private requestedTypes(job: ExportJobEntity): string[] {
     const { request } = job;
     const covered =
       request.level === 'system'
@@ -271,13 +286,62 @@ export class ExportRunner {
   ): Promise<number> {
     let total = 0;
     for (const type of types) {
-      total += await this.resources.exportCount({
-        ...filters,
-        typeFilters: typeFiltersOf(job, type),
-        type,
-      });
+      const provenance = this.provenanceQuery(job, types, filters, type);
+      total += provenance
+        ? await this.resources.provenanceCount(provenance)
+        : await this.resources.exportCount({
+            ...filters,
+            typeFilters: typeFiltersOf(job, type),
+            type,
+          });
     }
     return total;
+  }
+
+  /** One keyset page of `type`: its own rows, or for Provenance with associated data, the union. */
+  private async page(
+    job: ExportJobEntity,
+    types: string[],
+    filters: ExportFilters,
+    type: string,
+    afterSeq: string,
+  ): Promise<ExportRow[]> {
+    const limit = this.config.EXPORT_PAGE_SIZE;
+    const provenance = this.provenanceQuery(job, types, filters, type);
+    if (provenance) return this.resources.provenancePage({ ...provenance, afterSeq, limit });
+    return this.resources.exportPage({
+      ...filters,
+      typeFilters: typeFiltersOf(job, type),
+      type,
+      afterSeq,
+      limit,
+    });
+  }
+
+  /**
+   * The Provenance selection when `includeAssociatedData` asks for Provenance (Bulk Data IG,
+   * "Query Parameters"): the Provenance targeting the export's other types, united with
+   * Provenance's own selection when Provenance was requested (or covered) as a type itself.
+   * Undefined for every other type, and for Provenance without associated data.
+   */
+  private provenanceQuery(
+    job: ExportJobEntity,
+    types: string[],
+    filters: ExportFilters,
+    type: string,
+  ): Omit<ProvenancePageQuery, 'afterSeq' | 'limit'> | undefined {
+    const association = associationOf(job);
+    if (type !== PROVENANCE || !association) return undefined;
+    return {
+      ...filters,
+      association,
+      targets: types
+        .filter((t) => t !== PROVENANCE)
+        .map((t) => ({ type: t, typeFilters: typeFiltersOf(job, t) })),
+      own: this.requestedTypes(job).includes(PROVENANCE)
+        ? { typeFilters: typeFiltersOf(job, PROVENANCE) }
+        : undefined,
+    };
   }
 
   /**
@@ -323,6 +387,18 @@ export class ExportRunner {
 /** The `_typeFilter` searches of one type (OR-ed); none means the type is not filtered. */
 function typeFiltersOf(job: ExportJobEntity, type: string): { query: string }[] {
   return job.request.typeFilters.filter((f) => f.type === type);
+}
+
+/**
+ * What `includeAssociatedData` asks for: RelevantProvenanceResources includes every
+ * Provenance LatestProvenanceResources would, so it wins when both are given. `_custom`
+ * values never reach a job (the kick-off refuses or drops them).
+ */
+function associationOf(job: ExportJobEntity): ProvenanceAssociation | undefined {
+  const values = job.request.includeAssociatedData ?? [];
+  if (values.includes('RelevantProvenanceResources')) return 'relevant';
+  if (values.includes('LatestProvenanceResources')) return 'latest';
+  return undefined;
 }
 
 /** Lines a checkpoint of one type says are durable in storage. */
