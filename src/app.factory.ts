@@ -13,13 +13,19 @@ import { mountOpenApi } from './openapi/openapi';
  * Builds the HTTP application exactly as production runs it; tests boot the same thing.
  * Migrations must already be applied (see `migrate`).
  */
+/** Express's `trust proxy` from TRUST_PROXY: true/false, a hop count, or addresses/subnets. */
+function trustProxy(value: string): boolean | number | string {
+  if (value === 'true' || value === 'false') return value === 'true';
+  return /^\d+$/.test(value) ? Number(value) : value;
+}
+
 export async function createApp(config: AppConfig): Promise<INestApplication> {
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), {
     bodyParser: false,
     bufferLogs: true,
   });
   app.useLogger(app.get(Logger));
-  app.set('trust proxy', true);
+  app.set('trust proxy', trustProxy(config.TRUST_PROXY));
   app.set('etag', false);
   app.disable('x-powered-by');
   app.use(fhirJsonBody(config.MAX_BODY_SIZE));

@@ -27,7 +27,16 @@ export class AppModule {
           pinoHttp: {
             level: config.LOG_LEVEL,
             autoLogging: { ignore: (req) => req.url?.startsWith('/health') ?? false },
-            redact: ['req.headers.authorization'],
+            // Query parameters and driver details of database errors can hold patient data.
+            redact: {
+              paths: [
+                'req.headers.authorization',
+                'err.parameters',
+                'err.query',
+                'err.driverError',
+              ],
+              remove: true,
+            },
           },
         }),
         DatabaseModule,

@@ -59,7 +59,7 @@ function utcInstant(instant: string | undefined): string | undefined {
 }
 
 /**
- * Canonical JSON of everything that changes the export output (not `lenient`, not `warnings`),
+ * Canonical JSON of everything that changes the export output (warnings included, `lenient` not),
  * so two kick-offs asking for the same export get the same key whatever order or form they used.
  */
 export function normalizedRequestKey(req: ExportRequest): string {
@@ -75,6 +75,8 @@ export function normalizedRequestKey(req: ExportRequest): string {
     patients: sortedUnique(req.patients),
     includeAssociatedData: sortedUnique(req.includeAssociatedData),
     container: req.container,
+    // The warnings become the manifest's error files, so they are part of the output too.
+    warnings: sortedUnique(req.warnings),
   };
   return JSON.stringify(canonical);
 }

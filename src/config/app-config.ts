@@ -134,6 +134,15 @@ export class AppConfig {
   @IsUrl({ require_tld: false, require_protocol: true })
   PUBLIC_BASE_URL?: string;
 
+  /**
+   * Which proxies may set X-Forwarded-* (Express `trust proxy`): `loopback` by default, so a
+   * client cannot choose the host of Content-Location and manifest URLs; `true`, a hop count
+   * or a list of addresses behind a load balancer. PUBLIC_BASE_URL overrides both.
+   */
+  @IsString()
+  @Matches(/^[A-Za-z0-9.:/,\s_-]+$/)
+  TRUST_PROXY = 'loopback';
+
   /** Largest accepted request body. */
   @IsString()
   @Matches(/^\d+(b|kb|mb|gb)$/i, { message: 'must look like 50mb' })

@@ -686,8 +686,11 @@ describe('normalizedRequestKey', () => {
     );
   });
 
-  it('ignores lenient and warnings', () => {
-    expect(normalizedRequestKey(get({ _type: 'Patient,Spaceship' }, { lenient: true }))).toBe(
+  it('ignores lenient, but not the warnings a lenient request gets in its manifest', () => {
+    expect(normalizedRequestKey(get({ _type: 'Patient' }, { lenient: true }))).toBe(
+      normalizedRequestKey(get({ _type: 'Patient' })),
+    );
+    expect(normalizedRequestKey(get({ _type: 'Patient,Spaceship' }, { lenient: true }))).not.toBe(
       normalizedRequestKey(get({ _type: 'Patient' })),
     );
   });

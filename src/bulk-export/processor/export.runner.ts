@@ -1,9 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AppConfig } from '../../config/app-config';
 import { operationOutcome, OperationOutcome } from '../../common/operation-outcome';
 import { FhirErrorCode, FhirException } from '../../common/fhir-exception';
+import { internalError } from '../../common/internal-error';
 import { FhirDefinitions } from '../../fhir/fhir-definitions.service';
 import { PatientCompartment } from '../../fhir/patient-compartment.service';
 import {
@@ -89,9 +89,11 @@ export class ExportRunner {
         else this.logger.warn({ exportId }, 'another run claimed the export; this one stops');
         return;
       }
-      const correlationId = randomUUID();
-      this.logger.error({ err: error, exportId, correlationId }, 'export failed');
-      await this.jobs.fail(exportId, failureOutcome(error, correlationId), run.runId);
+      const outcome =
+        error instanceof FhirException
+          ? error.outcome
+          : internalError(this.logger, error, `Export ${exportId} failed`);
+      await this.jobs.fail(exportId, outcome, run.runId);
     }
   }
 
@@ -407,14 +409,4 @@ function durableLines(state: TypeCheckpoint): number {
   const writer = state.writer as WriterCheckpoint | undefined;
   if (!writer) return 0;
   return writer.files.reduce((n, f) => n + f.lines, writer.current?.lines ?? 0);
-}
-
-/** What the client sees of a failure; the details (SDK messages, URLs) stay in the log. */
-function failureOutcome(error: unknown, correlationId: string): OperationOutcome {
-  if (error instanceof FhirException) return error.outcome;
-  return operationOutcome(
-    'error',
-    'exception',
-    `The export failed reading the database or writing to storage; quote correlation id ${correlationId} when reporting it`,
-  );
 }
