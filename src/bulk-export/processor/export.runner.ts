@@ -103,9 +103,11 @@ export class ExportRunner {
     const { filters, issues } = await this.selection(job);
     const types = this.types(job);
     const checkpoint: ExportCheckpoint = { types: { ...run.checkpoint.types } };
+    // Exact as of transaction_time, so a type counted empty can be skipped without a query.
+    const counts = await this.count(job, types, filters);
     const progress = {
       phase: 'exporting' as const,
-      total: await this.estimate(job, types, filters),
+      total: [...counts.values()].reduce((sum, n) => sum + n, 0),
       exported: Object.values(checkpoint.types ?? {}).reduce((n, t) => n + durableLines(t), 0),
     };
     await this.jobs.saveProgress(job.id, runId, progress);
@@ -117,7 +119,7 @@ export class ExportRunner {
         done: false,
         files: [],
       };
-      if (state.done) continue;
+      if (state.done || (state.cursor === '0' && counts.get(type) === 0)) continue;
       const writer = new RotatingNdjsonWriter({
         sink: this.sink,
         location: job.location,
@@ -281,23 +283,27 @@ export class ExportRunner {
     return [...(request.types ?? covered)].filter((t) => covered.includes(t)).sort();
   }
 
-  private async estimate(
+  /** Resources per type that the export selects as of transaction_time. */
+  private async count(
     job: ExportJobEntity,
     types: string[],
     filters: ExportFilters,
-  ): Promise<number> {
-    let total = 0;
+  ): Promise<Map<string, number>> {
+    const counts = new Map<string, number>();
     for (const type of types) {
       const provenance = this.provenanceQuery(job, types, filters, type);
-      total += provenance
-        ? await this.resources.provenanceCount(provenance)
-        : await this.resources.exportCount({
-            ...filters,
-            typeFilters: typeFiltersOf(job, type),
-            type,
-          });
+      counts.set(
+        type,
+        provenance
+          ? await this.resources.provenanceCount(provenance)
+          : await this.resources.exportCount({
+              ...filters,
+              typeFilters: typeFiltersOf(job, type),
+              type,
+            }),
+      );
     }
-    return total;
+    return counts;
   }
 
   /** One keyset page of `type`: its own rows, or for Provenance with associated data, the union. */
