@@ -308,12 +308,26 @@ export class BundleService {
     const ordered = [...plans].sort(
       (a, b) => TRANSACTION_ORDER[a.method] - TRANSACTION_ORDER[b.method] || a.index - b.index,
     );
+    const creates = ordered.filter(
+      (plan): plan is PlannedPost => plan.method === 'POST' && !matched.has(plan),
+    );
     for (const plan of ordered) {
+      if (results.has(plan)) continue;
       const existing = matched.get(plan);
-      const result = existing
-        ? { status: 200, method: plan.method, stored: existing }
-        : await atEntryAsync(plan.index, () => this.execute(session, plan));
-      results.set(plan, result);
+      if (existing) {
+        results.set(plan, { status: 200, method: plan.method, stored: existing });
+      } else if (plan.method === 'POST') {
+        // The creates sit together in FHIR order, so they all go in at the first one: a
+        // patient's Bundle is one INSERT rather than a round trip per resource.
+        const stored = await session.createMany(
+          creates.map(({ resource, id }) => ({ resource, id })),
+        );
+        creates.forEach((create, i) =>
+          results.set(create, { status: 201, method: 'POST', stored: stored[i] }),
+        );
+      } else {
+        results.set(plan, await atEntryAsync(plan.index, () => this.execute(session, plan)));
+      }
     }
     return plans.map((plan) => results.get(plan)!);
   }
@@ -351,14 +365,11 @@ export class BundleService {
     );
   }
 
-  private async execute(session: ResourceSession, plan: PlannedEntry): Promise<EntryResult> {
+  private async execute(
+    session: ResourceSession,
+    plan: Exclude<PlannedEntry, PlannedPost>,
+  ): Promise<EntryResult> {
     switch (plan.method) {
-      case 'POST':
-        return {
-          status: 201,
-          method: plan.method,
-          stored: await session.create(plan.resource, { id: plan.id }),
-        };
       case 'PUT': {
         const { stored, created } = await session.update(plan.type, plan.id, plan.resource, {
           ifMatch: plan.ifMatch,

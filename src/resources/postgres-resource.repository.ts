@@ -20,6 +20,7 @@ import {
   ExportTypeFilter,
   FhirResource,
   IdentifierCondition,
+  NewResource,
   ProvenancePageQuery,
   ResourceRepository,
   ResourceSession,
@@ -110,6 +111,18 @@ function checkVersion(
 /** Index rows held before a write this many are flushed early, bounding a session's memory. */
 const INDEX_FLUSH_ROWS = 20_000;
 
+/** Versions per INSERT statement: a patient's Bundle in one, a heavy-tail one in a few. */
+const INSERT_CHUNK_ROWS = 1_000;
+
+/** A version about to be inserted. */
+interface NewVersion {
+  type: string;
+  id: string;
+  versionId: number;
+  resource: FhirResource;
+  lastUpdated: Date;
+}
+
 class PostgresResourceSession implements ResourceSession {
   private clock?: Date;
   private readonly index = new SearchIndexBatch();
@@ -183,13 +196,21 @@ class PostgresResourceSession implements ResourceSession {
   }
 
   async create(resource: FhirResource, options: { id?: string } = {}): Promise<StoredResource> {
+    const [stored] = await this.createMany([{ resource, id: options.id }]);
+    return stored;
+  }
+
+  async createMany(resources: readonly NewResource[]): Promise<StoredResource[]> {
     // Server-assigned ids are fresh UUIDs, so there is no current version to lock or read.
+    const lastUpdated = await this.now();
     return this.insert(
-      resource.resourceType,
-      options.id ?? randomUUID(),
-      1,
-      resource,
-      await this.now(),
+      resources.map(({ resource, id }) => ({
+        type: resource.resourceType,
+        id: id ?? randomUUID(),
+        versionId: 1,
+        resource,
+        lastUpdated,
+      })),
     );
   }
 
@@ -204,13 +225,9 @@ class PostgresResourceSession implements ResourceSession {
     checkVersion(type, id, current, condition);
     const lastUpdated = await this.versionClock(current);
     if (current) await this.supersede(current, lastUpdated);
-    const stored = await this.insert(
-      type,
-      id,
-      (current?.versionId ?? 0) + 1,
-      resource,
-      lastUpdated,
-    );
+    const [stored] = await this.insert([
+      { type, id, versionId: (current?.versionId ?? 0) + 1, resource, lastUpdated },
+    ]);
     return { stored, created: !current || current.deleted };
   }
 
@@ -249,32 +266,56 @@ class PostgresResourceSession implements ResourceSession {
     ]);
   }
 
-  private async insert(
-    type: string,
-    id: string,
-    versionId: number,
-    resource: FhirResource,
-    lastUpdated: Date,
-  ): Promise<StoredResource> {
-    const content = serialize(resource, id, versionId, lastUpdated);
-    const patientIds = this.compartment.patientIdsOf({ ...resource, id });
-    const rows = (await this.runner.query(
-      `INSERT INTO resource (type, id, version, last_updated, content, patient_ids)
-       VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq`,
-      [type, id, versionId, lastUpdated, content, patientIds],
-    )) as { seq: string }[];
-    if (this.index.size >= INDEX_FLUSH_ROWS) await this.flushIndex();
-    this.indexer.extract({ ...resource, id }, rows[0].seq, this.index);
-    return {
-      seq: rows[0].seq,
-      type,
-      id,
-      versionId,
-      lastUpdated,
-      deleted: false,
-      content,
-      patientIds,
-    };
+  /**
+   * Inserts versions with one multi-row statement per {@link INSERT_CHUNK_ROWS}, then collects
+   * their index rows under the seqs the statement returned.
+   */
+  private async insert(versions: readonly NewVersion[]): Promise<StoredResource[]> {
+    const stored: StoredResource[] = [];
+    for (let start = 0; start < versions.length; start += INSERT_CHUNK_ROWS) {
+      const chunk = versions.slice(start, start + INSERT_CHUNK_ROWS).map((v) => ({
+        ...v,
+        content: serialize(v.resource, v.id, v.versionId, v.lastUpdated),
+        patientIds: this.compartment.patientIdsOf({ ...v.resource, id: v.id }),
+      }));
+      // A text[] per row cannot travel in a (rectangular) 2-D array: each row's patient ids go
+      // as a JSON array. WITH ORDINALITY keeps seqs in the callers' order.
+      const rows = (await this.runner.query(
+        `INSERT INTO resource (type, id, version, last_updated, content, patient_ids)
+         SELECT type, id, version, last_updated, content,
+                ARRAY(SELECT jsonb_array_elements_text(patient_ids::jsonb))
+         FROM unnest($1::text[], $2::text[], $3::int[], $4::timestamptz[], $5::text[], $6::text[])
+              WITH ORDINALITY AS v(type, id, version, last_updated, content, patient_ids, n)
+         ORDER BY n
+         RETURNING seq, type, id`,
+        [
+          chunk.map((v) => v.type),
+          chunk.map((v) => v.id),
+          chunk.map((v) => v.versionId),
+          chunk.map((v) => v.lastUpdated.toISOString()),
+          chunk.map((v) => v.content),
+          chunk.map((v) => JSON.stringify(v.patientIds)),
+        ],
+      )) as { seq: string; type: string; id: string }[];
+      // RETURNING promises no order; (type, id) is unique among new versions.
+      const seqs = new Map(rows.map((row) => [`${row.type}/${row.id}`, row.seq]));
+      for (const v of chunk) {
+        const seq = seqs.get(`${v.type}/${v.id}`)!;
+        if (this.index.size >= INDEX_FLUSH_ROWS) await this.flushIndex();
+        this.indexer.extract({ ...v.resource, id: v.id }, seq, this.index);
+        stored.push({
+          seq,
+          type: v.type,
+          id: v.id,
+          versionId: v.versionId,
+          lastUpdated: v.lastUpdated,
+          deleted: false,
+          content: v.content,
+          patientIds: v.patientIds,
+        });
+      }
+    }
+    return stored;
   }
 }
 

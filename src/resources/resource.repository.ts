@@ -38,6 +38,11 @@ export interface VersionCondition {
 export interface ResourceSession {
   /** Creates a resource with a new server-assigned id (`id`: one the caller generated, e.g. for urn:uuid rewriting). */
   create(resource: FhirResource, options?: { id?: string }): Promise<StoredResource>;
+  /**
+   * Creates several resources as {@link create} does, in one round trip per large chunk rather
+   * than one per resource. Results line up with `resources`.
+   */
+  createMany(resources: readonly NewResource[]): Promise<StoredResource[]>;
   /** Update, or create with the client's id when it does not exist (FHIR update-as-create). */
   update(
     type: string,
@@ -59,6 +64,12 @@ export interface ResourceSession {
     identifier: IdentifierCondition,
     options?: { lock?: boolean },
   ): Promise<StoredResource[]>;
+}
+
+/** A resource to create, with the id the caller generated (else the store assigns one). */
+export interface NewResource {
+  resource: FhirResource;
+  id?: string;
 }
 
 /** A token search on `identifier`: `system|value`, `|value` (system: '') or `value` (any system). */
