@@ -1,6 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Bundle, bundleStats, generatePopulation } from '../src/synthetic/population-generator';
+import { readArguments } from './cli-arguments';
 
 export { generatePopulation } from '../src/synthetic/population-generator';
 
@@ -31,33 +32,14 @@ export interface GenerateSummary {
 }
 
 export function parseArguments(argv: readonly string[]): GenerateOptions {
-  const values = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const name = argv[i];
-    if (!['--patients', '--seed', '--out'].includes(name)) {
-      throw new Error(`unknown argument ${JSON.stringify(name)}\n${USAGE}`);
-    }
-    const value = argv[++i];
-    if (value === undefined) throw new Error(`${name} needs a value\n${USAGE}`);
-    values.set(name, value);
-  }
-  const integer = (name: string, fallback?: number): number => {
-    const raw = values.get(name);
-    if (raw === undefined) {
-      if (fallback !== undefined) return fallback;
-      throw new Error(`${name} is required\n${USAGE}`);
-    }
-    if (!/^\d+$/.test(raw) || !Number.isSafeInteger(Number(raw))) {
-      throw new Error(`${name} must be a non-negative integer, got ${JSON.stringify(raw)}`);
-    }
-    return Number(raw);
-  };
+  const args = readArguments(argv, ['--patients', '--seed', '--out'], USAGE);
+  const integer = args.integer;
   const patients = integer('--patients');
   const seed = integer('--seed', 1);
   return {
     patients,
     seed,
-    out: resolve(values.get('--out') ?? join('bench', 'tmp', `population-${seed}`)),
+    out: resolve(args.text('--out') ?? join('bench', 'tmp', `population-${seed}`)),
   };
 }
 

@@ -7,6 +7,7 @@ import { AppConfig, loadConfig } from '../src/config/app-config';
 import { migrate } from '../src/database/migrate';
 import { BundleService } from '../src/resources/bundle.service';
 import { Bundle, bundleStats, generatePatientBundle } from '../src/synthetic/population-generator';
+import { readArguments } from './cli-arguments';
 
 const USAGE =
   'usage: node dist/scripts/seed.js --patients N [--seed S] [--concurrency C]\n' +
@@ -41,27 +42,8 @@ export interface SeedSummary {
 }
 
 export function parseSeedArguments(argv: readonly string[]): SeedOptions {
-  const values = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const name = argv[i];
-    if (!['--patients', '--seed', '--concurrency'].includes(name)) {
-      throw new Error(`unknown argument ${JSON.stringify(name)}\n${USAGE}`);
-    }
-    const value = argv[++i];
-    if (value === undefined) throw new Error(`${name} needs a value\n${USAGE}`);
-    values.set(name, value);
-  }
-  const integer = (name: string, fallback?: number): number => {
-    const raw = values.get(name);
-    if (raw === undefined) {
-      if (fallback !== undefined) return fallback;
-      throw new Error(`${name} is required\n${USAGE}`);
-    }
-    if (!/^\d+$/.test(raw) || !Number.isSafeInteger(Number(raw))) {
-      throw new Error(`${name} must be a non-negative integer, got ${JSON.stringify(raw)}`);
-    }
-    return Number(raw);
-  };
+  const args = readArguments(argv, ['--patients', '--seed', '--concurrency'], USAGE);
+  const integer = args.integer;
   const concurrency = integer('--concurrency', 4);
   if (concurrency < 1) throw new Error('--concurrency must be at least 1');
   return { patients: integer('--patients'), seed: integer('--seed', 1), concurrency };
