@@ -5,6 +5,7 @@ import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { ExportJobService } from '../src/bulk-export/job/export-job.service';
 import { ExportRunner } from '../src/bulk-export/processor/export.runner';
+import { RotatingNdjsonWriter } from '../src/bulk-export/ndjson/rotating-ndjson.writer';
 import { ExportRow, ResourceRepository } from '../src/resources/resource.repository';
 import { TestApp } from './support/test-app';
 import { listBlobNames } from './support/azurite';
@@ -63,6 +64,31 @@ function holdPageRead(t: TestApp, at: number): HeldExport {
     return original(query);
   });
   return { reached: reached.opened, release: () => gate.open(), calls: () => calls };
+}
+
+/**
+ * Resolves once the runner has saved `count` checkpoints. The runner reads a page ahead while it
+ * writes the one before, so the moment a page read starts says nothing about what is durable;
+ * with every page checkpointed (EXPORT_CHECKPOINT_MB=0.001), the checkpoint count does.
+ */
+function checkpointsSaved(t: TestApp, count: number): Promise<void> {
+  const jobs = t.app.get(ExportJobService);
+  const original = jobs.saveCheckpoint.bind(jobs);
+  const saved = new Gate();
+  let calls = 0;
+  jest.spyOn(jobs, 'saveCheckpoint').mockImplementation(async (...args) => {
+    const done = await original(...args);
+    calls += 1;
+    if (calls === count) saved.open();
+    return done;
+  });
+  return saved.opened;
+}
+
+/** Counts the NDJSON batches every export writer is given. */
+function countWrites(): () => number {
+  const writes = jest.spyOn(RotatingNdjsonWriter.prototype, 'writeBatch');
+  return () => writes.mock.calls.length;
 }
 
 /** Records every run of the export runner, so a test can wait for the worker to be done. */
@@ -157,10 +183,14 @@ describe('$export job lifecycle', () => {
   describe('status while running', () => {
     it('answers 202 with a short X-Progress percentage and an integer Retry-After', async () => {
       await store(t.app, paddedPatients(30));
+      // The runner reads page 3 while it writes page 2: holding the read of page 3 and waiting
+      // for the second checkpoint leaves it stopped with exactly pages 1 and 2 durable.
       const held = holdPageRead(t, 3);
+      const twoPagesDurable = checkpointsSaved(t, 2);
       try {
         const statusPath = await kickOffWith(t.app, '/$export', { query: { _type: 'Patient' } });
         await held.reached;
+        await twoPagesDurable;
         const res = await request(t.app.getHttpServer()).get(statusPath);
 
         expect(res.status).toBe(202);
@@ -185,13 +215,19 @@ describe('$export job lifecycle', () => {
       async (_label, query) => {
         await store(t.app, paddedPatients(30));
         const runs = recordRuns(t);
+        // The runner reads page 3 ahead while it writes page 2. Holding that read and waiting for
+        // page 2's checkpoint leaves the run idle, two pages durable, with one read in flight:
+        // the DELETE lands at a known point, and the run must then write nothing more.
         const held = holdPageRead(t, 3);
+        const twoPagesDurable = checkpointsSaved(t, 2);
+        const writes = countWrites();
         let statusPath = '';
         try {
           statusPath = await kickOffWith(t.app, '/$export', {
             query: { _type: 'Patient', ...query },
           });
           await held.reached;
+          await twoPagesDurable;
         } finally {
           // Released only after the DELETE below, unless kick-off itself failed.
           if (!statusPath) held.release();
@@ -202,12 +238,16 @@ describe('$export job lifecycle', () => {
           `${location.prefix}Patient-1.ndjson`,
         ]);
 
+        expect(writes()).toBe(2);
+
         const cancel = await request(t.app.getHttpServer()).delete(statusPath);
         held.release();
         expect(cancel.status).toBe(202);
         await Promise.all(runs);
 
-        // The runner stopped at its next page instead of reading on.
+        // The page read ahead before the cancel is dropped: nothing is written after the DELETE,
+        // and no page after it is read.
+        expect(writes()).toBe(2);
         expect(held.calls()).toBe(3);
         expectOperationOutcome(await request(t.app.getHttpServer()).get(statusPath), 404);
         const file = await downloadRaw(t.app, `http://x${statusPath}/Patient-1.ndjson`);
@@ -235,25 +275,30 @@ describe('$export job lifecycle', () => {
     it('deletes the files of an export that completes while its DELETE is being handled', async () => {
       await store(t.app, paddedPatients(3));
       const runs = recordRuns(t);
-      // Page 2 is the empty page after the only three Patients: the run completes right after it.
-      const held = holdPageRead(t, 2);
+      // Three Patients fit one short page, after which the runner reads no empty page: it is
+      // held at complete() instead, its files written and the job row still running.
       const jobs = t.app.get(ExportJobService);
+      const reached = new Gate();
+      const release = new Gate();
       const completed = new Gate();
       const complete = jobs.complete.bind(jobs);
       jest.spyOn(jobs, 'complete').mockImplementation(async (...args) => {
+        reached.open();
+        await release.opened;
         const done = await complete(...args);
         completed.open();
         return done;
       });
       const statusPath = await kickOffWith(t.app, '/$export', { query: { _type: 'Patient' } });
-      await held.reached;
+      await reached.opened;
       const location = await jobLocation(t, exportIdOf(statusPath));
+      expect(await listBlobNames(location.container)).toEqual(['Patient-1.ndjson']);
 
       // The DELETE reads the job while it runs; the run completes before the DELETE marks it.
       const find = jobs.find.bind(jobs);
       jest.spyOn(jobs, 'find').mockImplementationOnce(async (id: string) => {
         const job = await find(id);
-        held.release();
+        release.open();
         await completed.opened;
         return job;
       });

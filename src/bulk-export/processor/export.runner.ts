@@ -131,13 +131,26 @@ export class ExportRunner {
       const subset = elementSelection(job.request.elements, type, this.definitions);
       let cursor = state.cursor;
       let files: ExportedFile[];
+      const pageSize = this.config.EXPORT_PAGE_SIZE;
+      // Read-ahead: the next page is read while this one is written, so PostgreSQL and the sink
+      // overlap instead of taking turns. At most two pages are held: the one being written and
+      // the one being read. The catch only marks the promise handled: a read that fails is
+      // rethrown where it is awaited, and one a stopping run leaves behind is awaited below.
+      let ahead: Promise<ExportRow[]> | undefined = this.page(job, types, filters, type, cursor);
+      ahead.catch(() => undefined);
       try {
         let uncheckpointedBytes = 0;
-        for (;;) {
-          // The row is the truth: a cancelled job, or one another run claimed, stops here.
-          await this.assertOwned(run);
-          const rows = await this.page(job, types, filters, type, cursor);
+        while (ahead) {
+          const rows = await ahead;
+          ahead = undefined;
           if (rows.length === 0) break;
+          // The row is the truth: a cancelled job, or one another run claimed, writes nothing more.
+          await this.assertOwned(run);
+          // A short page is the type's last: no query for the empty page after it.
+          if (rows.length === pageSize) {
+            ahead = this.page(job, types, filters, type, rows[rows.length - 1].seq);
+            ahead.catch(() => undefined);
+          }
           const lines = subset
             ? rows.map((r) => subsetResource(r.content, subset) + '\n')
             : rows.map((r) => r.content + '\n');
@@ -166,8 +179,9 @@ export class ExportRunner {
           bytes: f.bytes,
         }));
       } catch (error) {
-        // Blocks still uploading must not land after a cancelled job's files are deleted.
-        await writer.abort().catch(() => undefined);
+        // Blocks still uploading must not land after a cancelled job's files are deleted, and a
+        // page still being read must not outlive the run that asked for it; its rows are dropped.
+        await Promise.all([writer.abort().catch(() => undefined), ahead?.catch(() => undefined)]);
         throw error;
       }
       checkpoint.types = { ...checkpoint.types, [type]: { cursor, done: true, files } };
