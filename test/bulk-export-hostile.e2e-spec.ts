@@ -69,3 +69,24 @@ describe('$export against hostile or odd requests', () => {
     expectOperationOutcome(await request(t.app.getHttpServer()).delete(path), 404);
   });
 });
+
+describe('forwarded headers', () => {
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await bootExportApp({ TRUST_PROXY: 'false' });
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it('does not let an untrusted client choose the host of Content-Location', async () => {
+    const res = await kickOffResponse(t.app, '/$export', {
+      headers: { 'X-Forwarded-Host': 'evil.example', 'X-Forwarded-Proto': 'https' },
+    });
+    expect(res.status).toBe(202);
+    expect(res.headers['content-location']).toMatch(
+      /^http:\/\/127\.0\.0\.1:\d+\/_operations\/export\//,
+    );
+  });
+});
