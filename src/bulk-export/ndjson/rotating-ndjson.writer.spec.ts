@@ -127,6 +127,8 @@ describe('RotatingNdjsonWriter', () => {
     const sink = new MemorySink();
     const w = writer(sink, 100);
     await w.writeBatch([1, 2, 3, 4, 5, 6].map((n) => patientLine(n)));
+    // The runner's checkpoint cadence reads this running total across files.
+    expect(w.bytes).toBe(180);
 
     // 3 lines make 90 bytes (within 100); the 4th takes the file to 120 and closes it.
     expect(await w.finish()).toEqual([
@@ -181,6 +183,7 @@ describe('RotatingNdjsonWriter', () => {
     const line = '{"😀😀😀":1}\n';
     expect([line.length, Buffer.byteLength(line)]).toEqual([13, 19]);
     await w.writeBatch([line, line, line]);
+    expect(w.bytes).toBe(Buffer.byteLength(line) * 3);
 
     const files = await w.finish();
     expect(files.map((f) => f.lines)).toEqual([2, 1]);

@@ -101,6 +101,11 @@ export class RotatingNdjsonWriter {
     return this.files.reduce((sum, file) => sum + file.lines, this.current?.lines ?? 0);
   }
 
+  /** Bytes written so far over all files, durable or not. */
+  get bytes(): number {
+    return this.files.reduce((sum, file) => sum + file.bytes, this.current?.bytes ?? 0);
+  }
+
   write(line: NdjsonLine): Promise<void> {
     return this.writeBatch([line]);
   }

@@ -139,7 +139,7 @@ export class ExportRunner {
       let ahead: Promise<ExportRow[]> | undefined = this.page(job, types, filters, type, cursor);
       ahead.catch(() => undefined);
       try {
-        let uncheckpointedBytes = 0;
+        let checkpointedBytes = writer.bytes;
         while (ahead) {
           const rows = await ahead;
           ahead = undefined;
@@ -156,9 +156,8 @@ export class ExportRunner {
             : rows.map((r) => r.content + '\n');
           await writer.writeBatch(lines);
           cursor = rows[rows.length - 1].seq;
-          uncheckpointedBytes += lines.reduce((n, line) => n + Buffer.byteLength(line), 0);
           progress.exported += rows.length;
-          if (uncheckpointedBytes >= this.config.EXPORT_CHECKPOINT_MB * MB) {
+          if (writer.bytes - checkpointedBytes >= this.config.EXPORT_CHECKPOINT_MB * MB) {
             // A run that lost its claim must not commit over its successor's blocks.
             await this.assertOwned(run);
             const writerState = await writer.checkpoint();
@@ -169,7 +168,7 @@ export class ExportRunner {
             if (!(await this.jobs.saveCheckpoint(job.id, runId, checkpoint, progress))) {
               throw await this.stopped(run);
             }
-            uncheckpointedBytes = 0;
+            checkpointedBytes = writer.bytes;
           }
         }
         files = (await writer.finish()).map((f) => ({
