@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { FhirException } from '../common/fhir-exception';
 import { ResourceRepository, StoredResource } from '../resources/resource.repository';
+import { parseLocalReference } from '../fhir/local-reference';
 
 interface GroupMember {
   entity?: { reference?: string };
@@ -8,7 +9,6 @@ interface GroupMember {
   period?: { start?: string; end?: string };
 }
 
-const REFERENCE = /(?:^|\/)(Patient|Group)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/;
 const HISTORY_PAGE = 20;
 
 /** Patients of a Group for `/Group/{id}/$export` (Bulk Data IG, "Group of Patients"). */
@@ -56,10 +56,9 @@ export class GroupMembers {
       const members = (JSON.parse(group.content) as { member?: GroupMember[] }).member ?? [];
       for (const member of members) {
         if (member.inactive || !inPeriod(member.period, at)) continue;
-        const match = REFERENCE.exec(member.entity?.reference ?? '');
-        if (!match) continue;
-        if (match[1] === 'Patient') patients.add(match[2]);
-        else pending.push(match[2]);
+        const target = parseLocalReference(member.entity?.reference ?? '');
+        if (target?.type === 'Patient') patients.add(target.id);
+        else if (target?.type === 'Group') pending.push(target.id);
       }
     }
     return { patientIds: [...patients].sort(), groupIds: [...seen].sort() };

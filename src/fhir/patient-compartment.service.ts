@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { compile } from 'fhirpath';
 import * as r4Model from 'fhirpath/fhir-context/r4';
 import { FhirDefinitions, splitUnion } from './fhir-definitions.service';
+import { parseLocalReference } from './local-reference';
 
 /** A resource as the store holds it: plain FHIR JSON. */
 export interface FhirResourceLike {
@@ -12,14 +13,6 @@ export interface FhirResourceLike {
 
 /** Adds the id of every Patient that `resource` references through one compartment parameter. */
 type PatientIdCollector = (resource: FhirResourceLike, ids: Set<string>) => void;
-
-// Relative `Patient/123`, versioned `Patient/123/_history/2`, or either behind an absolute base.
-// Absolute URLs count whatever their host: this module cannot know the public base URL (it
-// depends on proxies and the Host header), and loaders commonly write references to the very
-// server they post to in absolute form; missing those would drop data from Patient exports.
-// A reference to another server's Patient whose id matches a local one is the accepted cost.
-const PATIENT_REFERENCE =
-  /^(?:https?:\/\/[^?#]+\/)?Patient\/([A-Za-z0-9.-]{1,64})(?:\/_history\/[A-Za-z0-9.-]{1,64})?$/;
 
 const RESOLVE_IS = /\.where\(\s*resolve\(\)\s+is\s+([A-Za-z]+)\s*\)/g;
 const SIMPLE_PATH = /^[A-Z][A-Za-z]*(?:\.[a-z][A-Za-z0-9]*)+$/;
@@ -152,9 +145,7 @@ function fhirPathCollector(expression: string): PatientIdCollector {
 function addPatientId(reference: object, ids: Set<string>): void {
   const value = (reference as { reference?: unknown }).reference;
   if (typeof value === 'string') {
-    const id = PATIENT_REFERENCE.exec(value)?.[1];
-    if (id) {
-      ids.add(id);
-    }
+    const target = parseLocalReference(value);
+    if (target?.type === 'Patient') ids.add(target.id);
   }
 }

@@ -2,6 +2,7 @@ import { FhirException } from '../common/fhir-exception';
 import { FhirDefinitions } from '../fhir/fhir-definitions.service';
 import { IndexedParamType, SearchIndexer, SupportedSearchParameter } from './search-indexer';
 import { dateRange, DateRange, parseDecimal } from './search-values';
+import { parseLocalReference } from '../fhir/local-reference';
 
 /** Comparators of date, number and quantity searches (search.html#prefix). */
 export type SearchPrefix = 'eq' | 'ne' | 'gt' | 'lt' | 'ge' | 'le' | 'sa' | 'eb' | 'ap';
@@ -446,15 +447,12 @@ function referenceCondition(
     if (FHIR_ID.test(value)) {
       return { ...(modifier ? { targetType: modifier } : {}), targetId: value };
     }
-    const m =
-      /^(?:https?:\/\/[^?#]+\/)?([A-Z][A-Za-z]+)\/([A-Za-z0-9.-]{1,64})(?:\/_history\/[A-Za-z0-9.-]+)?$/.exec(
-        value,
-      );
-    if (m && definitions.isResourceType(m[1])) {
-      if (modifier && modifier !== m[1]) {
+    const local = parseLocalReference(value);
+    if (local && definitions.isResourceType(local.type)) {
+      if (modifier && modifier !== local.type) {
         throw new SearchParseError(name, `${name}: ${value} is not a ${modifier} reference`);
       }
-      return { targetType: m[1], targetId: m[2] };
+      return { targetType: local.type, targetId: local.id };
     }
     if (/^[a-z][a-z0-9+.-]*:/i.test(value)) return { url: value };
     throw new SearchParseError(name, `${name}: ${JSON.stringify(value)} is not a reference`);

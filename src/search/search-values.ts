@@ -1,3 +1,5 @@
+import { parseLocalReference } from '../fhir/local-reference';
+
 /**
  * Value conversions shared by index extraction and query parsing, so that what is written
  * and what is searched are normalised the same way (FHIR R4 search.html, per parameter type).
@@ -127,21 +129,15 @@ export interface ParsedReference {
   url?: string;
 }
 
-// `Type/id`, `Type/id/_history/v`, or either behind an absolute base. Absolute URLs count as
-// local whatever their host, as for the Patient compartment: the store cannot know the public
-// base URL, and loaders write references to the server they post to in absolute form.
-const LOCAL_REFERENCE =
-  /^(?:(https?:\/\/[^?#]+)\/)?([A-Z][A-Za-z]+)\/([A-Za-z0-9.-]{1,64})(?:\/_history\/[A-Za-z0-9.-]{1,64})?$/;
-
 /** Parses a reference string; contained (`#id`) references yield undefined. */
 export function parseReference(reference: string): ParsedReference | undefined {
   if (reference === '' || reference.startsWith('#')) return undefined;
-  const m = LOCAL_REFERENCE.exec(reference);
-  if (m) {
+  const local = parseLocalReference(reference);
+  if (local) {
     return {
-      targetType: m[2],
-      targetId: m[3],
-      ...(m[1] ? { url: reference } : {}),
+      targetType: local.type,
+      targetId: local.id,
+      ...(local.absolute ? { url: reference } : {}),
     };
   }
   return { url: reference };
