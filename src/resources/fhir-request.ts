@@ -32,6 +32,12 @@ export function parsePrefer(header: string | string[] | undefined): PreferReturn
   return value === 'minimal' || value === 'OperationOutcome' ? value : 'representation';
 }
 
+/** `Prefer: handling=lenient` (FHIR R4 search.html#errors): skip what cannot be applied. */
+export function prefersLenient(header: string | string[] | undefined): boolean {
+  const all = Array.isArray(header) ? header.join(',') : (header ?? '');
+  return /(?:^|[;,\s])handling\s*=\s*"?lenient"?/i.test(all);
+}
+
 /**
  * The parsed JSON body of a POST or PUT. The body parser only parses the JSON media types,
  * so anything else (text/plain, application/xml, no Content-Type) is refused here with 415.

@@ -5,6 +5,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { baseUrlOf } from '../common/base-url';
 import { FhirErrorCode, FhirException } from '../common/fhir-exception';
 import { AppConfig } from '../config/app-config';
+import { prefersLenient } from '../resources/fhir-request';
 import { sendFhirResponse } from '../resources/fhir-response';
 import { queryPairs } from './search-query';
 import { SearchContext, SearchService } from './search.service';
@@ -25,10 +26,6 @@ function rawQuery(req: Request): string {
   const url = req.originalUrl;
   const question = url.indexOf('?');
   return question < 0 ? '' : url.slice(question + 1);
-}
-
-function isLenient(req: Request): boolean {
-  return /(?:^|[;,\s])handling\s*=\s*"?lenient"?/i.test(req.get('prefer') ?? '');
 }
 
 /** The url-encoded form body of POST `_search`, read here since the app parses only JSON. */
@@ -95,6 +92,6 @@ export class SearchController {
   }
 
   private context(req: Request): SearchContext {
-    return { baseUrl: baseUrlOf(req, this.config), lenient: isLenient(req) };
+    return { baseUrl: baseUrlOf(req, this.config), lenient: prefersLenient(req.headers.prefer) };
   }
 }
