@@ -1,4 +1,4 @@
-import { FhirDefinitions, splitUnion } from './fhir-definitions.service';
+import { FhirDefinitions } from './fhir-definitions.service';
 
 describe('FhirDefinitions', () => {
   const definitions = new FhirDefinitions();
@@ -115,13 +115,5 @@ describe('FhirDefinitions', () => {
       expect(definitions.isChoiceElement('Observation', 'code')).toBe(false);
       expect(definitions.isChoiceElement('Patient', 'value')).toBe(false);
     });
-  });
-});
-
-describe('splitUnion', () => {
-  it('splits at top-level bars only', () => {
-    expect(
-      splitUnion("A.b | (A.c as Reference) | A.d.where(e = 'x|y') | A.f.where(g | h)"),
-    ).toEqual(['A.b', '(A.c as Reference)', "A.d.where(e = 'x|y')", 'A.f.where(g | h)']);
   });
 });

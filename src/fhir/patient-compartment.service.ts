@@ -1,7 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { compile } from 'fhirpath';
 import * as r4Model from 'fhirpath/fhir-context/r4';
-import { FhirDefinitions, splitUnion } from './fhir-definitions.service';
+import { FhirDefinitions } from './fhir-definitions.service';
+import { splitUnion } from './fhirpath-union';
 import { parseLocalReference } from './local-reference';
 
 /** A resource as the store holds it: plain FHIR JSON. */

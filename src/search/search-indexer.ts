@@ -1,10 +1,7 @@
 import { compile } from 'fhirpath';
 import * as r4Model from 'fhirpath/fhir-context/r4';
-import {
-  FhirDefinitions,
-  SearchParameterDefinition,
-  splitUnion,
-} from '../fhir/fhir-definitions.service';
+import { FhirDefinitions, SearchParameterDefinition } from '../fhir/fhir-definitions.service';
+import { splitUnion } from '../fhir/fhirpath-union';
 import { IndexTable, SearchIndexBatch } from './search-index-batch';
 import {
   dateRange,
