@@ -85,9 +85,9 @@ function checkpointsSaved(t: TestApp, count: number): Promise<void> {
   return saved.opened;
 }
 
-/** Counts the NDJSON batches every export writer is given. */
+/** Counts the NDJSON chunks (a page each) every export writer is given. */
 function countWrites(): () => number {
-  const writes = jest.spyOn(RotatingNdjsonWriter.prototype, 'writeBatch');
+  const writes = jest.spyOn(RotatingNdjsonWriter.prototype, 'write');
   return () => writes.mock.calls.length;
 }
 

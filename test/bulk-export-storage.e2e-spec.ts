@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, truncate } from 'node:fs/promises';
+import { FileHandle, mkdtemp, readdir, readFile, rm, truncate } from 'node:fs/promises';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -131,8 +131,8 @@ describe.each(sinks)('export storage on $label', (under) => {
     const location = await newLocation();
     const lines = patientLines(10);
     const w = writer(location);
-    await w.writeBatch(lines.slice(0, 3));
-    await w.writeBatch(lines.slice(3));
+    await w.write(lines.slice(0, 3).join(''));
+    await w.write(lines.slice(3).join(''));
     const files = await w.finish();
 
     expect(files.map((f) => f.name)).toEqual([
@@ -167,7 +167,7 @@ describe.each(sinks)('export storage on $label', (under) => {
     await sink.prepare(other);
     for (const location of [mine, other]) {
       const w = writer(location);
-      await w.writeBatch(patientLines(2));
+      await w.write(patientLines(2).join(''));
       await w.finish();
     }
 
@@ -184,7 +184,7 @@ describe.each(sinks)('export storage on $label', (under) => {
     await sink.prepare(location);
     await sink.prepare(location);
     const w = writer(location);
-    await w.writeBatch(patientLines(6));
+    await w.write(patientLines(6).join(''));
     await w.finish();
 
     await sink.deleteAll(location);
@@ -197,19 +197,19 @@ describe.each(sinks)('export storage on $label', (under) => {
     const location = await newLocation();
     const lines = patientLines(20);
     const first = writer(location);
-    await first.writeBatch(lines.slice(0, 6));
+    await first.write(lines.slice(0, 6).join(''));
     const saved = viaJson(await first.checkpoint());
     // Made durable in storage, but the worker dies before the job row records it...
-    await first.writeBatch(lines.slice(6, 11));
+    await first.write(lines.slice(6, 11).join(''));
     await first.checkpoint();
     // ...and these were only staged or buffered.
-    await first.writeBatch(lines.slice(11, 14));
+    await first.write(lines.slice(11, 14).join(''));
     await first.abort();
 
     // The job row still holds `saved`, so the new worker re-reads from line 6.
     const resumed = writer(location, saved);
-    await resumed.writeBatch(lines.slice(6, 15));
-    await resumed.writeBatch(lines.slice(15));
+    await resumed.write(lines.slice(6, 15).join(''));
+    await resumed.write(lines.slice(15).join(''));
     const files = await resumed.finish();
 
     const ids: string[] = [];
@@ -225,9 +225,9 @@ describe.each(sinks)('export storage on $label', (under) => {
   it('cuts a resumed file back to its checkpoint even when nothing more is written to it', async () => {
     const location = await newLocation();
     const first = writer(location);
-    await first.writeBatch(patientLines(2));
+    await first.write(patientLines(2).join(''));
     const saved = viaJson(await first.checkpoint());
-    await first.writeBatch(patientLines(1, 2));
+    await first.write(patientLines(1, 2).join(''));
     await first.checkpoint();
     await first.abort();
     expect(idsOf(await text(location, 'Patient-1.ndjson'))).toEqual(['p-0', 'p-1', 'p-2']);
@@ -242,17 +242,17 @@ describe.each(sinks)('export storage on $label', (under) => {
     const lines = patientLines(13);
     const plain = await newLocation();
     const straight = writer(plain);
-    await straight.writeBatch(lines);
+    await straight.write(lines.join(''));
     const expected = await straight.finish();
 
     const crashed = await newLocation();
     const first = writer(crashed);
-    await first.writeBatch(lines.slice(0, 5));
+    await first.write(lines.slice(0, 5).join(''));
     const saved = viaJson(await first.checkpoint());
-    await first.writeBatch(lines.slice(5, 9));
+    await first.write(lines.slice(5, 9).join(''));
     await first.abort();
     const resumed = writer(crashed, saved);
-    await resumed.writeBatch(lines.slice(5));
+    await resumed.write(lines.slice(5).join(''));
     const files: WrittenFile[] = await resumed.finish();
 
     expect(files).toEqual(expected);
@@ -285,7 +285,7 @@ describe('AzureBlobSink specifics', () => {
       type: 'Patient',
       maxFileBytes: 1e6,
     });
-    await w.writeBatch(patientLines(3));
+    await w.write(patientLines(3).join(''));
     await w.finish();
 
     const properties = await service
@@ -324,7 +324,7 @@ describe('AzureBlobSink specifics', () => {
       type: 'Patient',
       maxFileBytes: 1e6,
     });
-    await w.writeBatch(patientLines(2));
+    await w.write(patientLines(2).join(''));
     await w.finish();
 
     const url = await target.sasUrl(location, 'Patient-1.ndjson', 600);
@@ -365,7 +365,7 @@ describe('AzureBlobSink specifics', () => {
       maxFileBytes: 1e6,
     });
     const fault = failBlockUploads(Infinity);
-    await w.writeBatch(patientLines(3));
+    await w.write(patientLines(3).join(''));
 
     await expect(w.checkpoint()).rejects.toThrow(/socket hang up/);
     expect(fault.attempts()).toBe(3);
@@ -384,7 +384,7 @@ describe('AzureBlobSink specifics', () => {
       maxFileBytes: 1e6,
     });
     const fault = failBlockUploads(2);
-    await w.writeBatch(patientLines(3));
+    await w.write(patientLines(3).join(''));
     await w.finish();
 
     expect(fault.attempts()).toBe(3);
@@ -419,7 +419,7 @@ describe('FilesystemSink specifics', () => {
       type: 'Patient',
       maxFileBytes: SMALL_LIMIT,
     });
-    await w.writeBatch(patientLines(6));
+    await w.write(patientLines(6).join(''));
     await w.finish();
 
     const folder = join(root, 'shared', '20260102T030405-job-1');
@@ -435,7 +435,7 @@ describe('FilesystemSink specifics', () => {
     const location = { container: 'lossy', prefix: '' };
     await sink.prepare(location);
     const w = new RotatingNdjsonWriter({ sink, location, type: 'Patient', maxFileBytes: 1e6 });
-    await w.writeBatch(patientLines(2));
+    await w.write(patientLines(2).join(''));
     const saved = await w.checkpoint();
     await w.abort();
     await truncate(join(root, 'lossy', 'Patient-1.ndjson'), 10);
@@ -447,6 +447,25 @@ describe('FilesystemSink specifics', () => {
       maxFileBytes: 1e6,
       resume: saved,
     });
-    await expect(resumed.writeBatch(patientLines(1, 2))).rejects.toThrow(/fewer than/);
+    await expect(resumed.write(patientLines(1, 2).join(''))).rejects.toThrow(/fewer than/);
+  });
+
+  it('fails the commit when a background flush failed, though the final fsync succeeds', async () => {
+    const sink = new FilesystemSink({ root, blockSizeBytes: 1024 * 1024 });
+    const location = { container: 'flush-failure', prefix: '' };
+    await sink.prepare(location);
+    const file = await sink.openFile(location, 'Patient-1.ndjson');
+    // The disk, not our code, fails: the first fsync reports an I/O error, later ones succeed
+    // (as Linux does once it has dropped the pages it could not write).
+    const handle = (file as unknown as { handle: FileHandle }).handle;
+    const datasync = jest
+      .spyOn(handle, 'datasync')
+      .mockRejectedValueOnce(Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' }));
+    // More than the write-behind threshold (8 MiB), so a background flush starts.
+    for (let i = 0; i < 10; i++) await file.append(Buffer.alloc(1024 * 1024, 0x20));
+
+    await expect(file.commit()).rejects.toThrow(/EIO/);
+    expect(datasync.mock.calls.length).toBeGreaterThanOrEqual(1);
+    await file.abort();
   });
 });

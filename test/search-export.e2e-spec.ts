@@ -119,6 +119,46 @@ describe('_typeFilter evaluated in SQL by exportPage and exportCount', () => {
     ).toEqual(['a@1']);
   });
 
+  it('counts many types in one query exactly as exportCount counts each type', async () => {
+    const owner = id('counted');
+    const before = await write([
+      { resourceType: 'Patient', id: owner },
+      observation('count-1', '8867-4', `Patient/${owner}`),
+      observation('count-2', '8302-2', `Patient/${owner}`),
+    ]);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    // After T: one more Observation, and one of the earlier two deleted.
+    await write([observation('count-3', '8867-4', `Patient/${owner}`)]);
+    await repository.inTransaction((session) => session.delete('Observation', id('count-1')));
+
+    const types = ['Observation', 'Patient', 'Account'];
+    const selections = [
+      { transactionTime: before, patientIds: [owner] },
+      { transactionTime: new Date(Date.now() + 1000), patientIds: [owner] },
+      { transactionTime: new Date(Date.now() + 1000) },
+      {
+        transactionTime: new Date(Date.now() + 1000),
+        excludeIds: { type: 'Patient', ids: [owner] },
+      },
+    ];
+    const counted = [];
+    for (const selection of selections) {
+      const grouped = await repository.exportCounts({ ...selection, types });
+      const oneByOne = new Map<string, number>();
+      for (const type of types) {
+        oneByOne.set(type, await repository.exportCount({ ...selection, type }));
+      }
+      expect(grouped).toEqual(oneByOne);
+      counted.push(grouped);
+    }
+    expect([...counted[0]]).toEqual([
+      ['Observation', 2],
+      ['Patient', 1],
+      ['Account', 0],
+    ]);
+    expect(counted[1].get('Observation')).toBe(2);
+  });
+
   it('keeps a type unfiltered when no typeFilters are given', async () => {
     const now = new Date(Date.now() + 1000);
     const all = await page({ type: 'Observation', transactionTime: now, typeFilters: [] });
@@ -201,7 +241,7 @@ describe('_typeFilter evaluated in SQL by exportPage and exportCount', () => {
       } finally {
         spy.mockRestore();
       }
-      const pageQuery = captured.find((q) => q.sql.includes('ORDER BY r.seq'));
+      const pageQuery = captured.find((q) => q.sql.includes('ORDER BY r.type, r.seq'));
       expect(pageQuery).toBeDefined();
       const [explained] = await db.query<{ 'QUERY PLAN': { Plan: PlanNode }[] }[]>(
         `EXPLAIN (FORMAT JSON) ${pageQuery!.sql}`,

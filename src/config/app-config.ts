@@ -98,11 +98,15 @@ export class AppConfig {
   @Max(100_000)
   EXPORT_PAGE_SIZE = 2000;
 
-  /** How much output (MB) an export writes between two durable checkpoints. */
+  /**
+   * How much output (MB) an export writes between two durable checkpoints: what a resumed run
+   * may write again. Each checkpoint waits for storage to make its bytes durable (an fsync,
+   * a block-list commit), so small values slow every export down.
+   */
   @Transform(toNumber)
   @Min(0.001)
   @Max(1024)
-  EXPORT_CHECKPOINT_MB = 16;
+  EXPORT_CHECKPOINT_MB = 64;
 
   /** How long an export waits for transactions open at its kick-off before it fails. */
   @Transform(toInt)

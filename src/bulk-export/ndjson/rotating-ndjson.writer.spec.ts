@@ -6,7 +6,6 @@ import {
 } from '../storage/export-sink';
 import {
   maxFileBytesFromMegabytes,
-  NdjsonLine,
   RotatingNdjsonWriter,
   WriterCheckpoint,
 } from './rotating-ndjson.writer';
@@ -115,7 +114,7 @@ describe('RotatingNdjsonWriter', () => {
   it('keeps every line in Patient-1.ndjson while the file stays within the limit', async () => {
     const sink = new MemorySink();
     const w = writer(sink, 100);
-    await w.writeBatch([patientLine(1), patientLine(2), patientLine(3)]);
+    await w.write([patientLine(1), patientLine(2), patientLine(3)].join(''));
 
     expect(await w.finish()).toEqual([
       { type: 'Patient', name: 'Patient-1.ndjson', lines: 3, bytes: 90 },
@@ -126,7 +125,7 @@ describe('RotatingNdjsonWriter', () => {
   it('rolls over to Patient-2.ndjson once Patient-1 passes the limit', async () => {
     const sink = new MemorySink();
     const w = writer(sink, 100);
-    await w.writeBatch([1, 2, 3, 4, 5, 6].map((n) => patientLine(n)));
+    await w.write([1, 2, 3, 4, 5, 6].map((n) => patientLine(n)).join(''));
     // The runner's checkpoint cadence reads this running total across files.
     expect(w.bytes).toBe(180);
 
@@ -142,7 +141,7 @@ describe('RotatingNdjsonWriter', () => {
   it('does not roll over a file that reaches the limit exactly until a line passes it', async () => {
     const sink = new MemorySink();
     const w = writer(sink, 60);
-    await w.writeBatch([1, 2, 3].map((n) => patientLine(n)));
+    await w.write([1, 2, 3].map((n) => patientLine(n)).join(''));
 
     expect((await w.finish()).map((f) => f.lines)).toEqual([3]);
   });
@@ -151,7 +150,7 @@ describe('RotatingNdjsonWriter', () => {
     const sink = new MemorySink();
     const w = writer(sink, 50);
     const long = patientLine(2, 200);
-    await w.writeBatch([patientLine(1), long, patientLine(3)]);
+    await w.write([patientLine(1), long, patientLine(3)].join(''));
 
     const files = await w.finish();
     expect(files.map((f) => [f.name, f.lines, f.bytes])).toEqual([
@@ -161,14 +160,14 @@ describe('RotatingNdjsonWriter', () => {
     expect(sink.text('Patient-1.ndjson')).toBe(patientLine(1) + long);
   });
 
-  it('splits at the same lines whether they come one by one or in batches', async () => {
+  it('splits at the same lines whether they come one by one or many at a time', async () => {
     const lines = Array.from({ length: 50 }, (_, i) => patientLine(i, 30 + (i % 7) * 11));
     const oneByOne = new MemorySink();
     const single = writer(oneByOne, 300);
     for (const line of lines) await single.write(line);
     const batched = new MemorySink();
     const batch = writer(batched, 300);
-    for (let i = 0; i < lines.length; i += 13) await batch.writeBatch(lines.slice(i, i + 13));
+    for (let i = 0; i < lines.length; i += 13) await batch.write(lines.slice(i, i + 13).join(''));
 
     const expected = await single.finish();
     expect(await batch.finish()).toEqual(expected);
@@ -182,7 +181,7 @@ describe('RotatingNdjsonWriter', () => {
     // 13 UTF-16 units but 19 bytes: two lines pass 30 bytes, though not 30 characters.
     const line = '{"😀😀😀":1}\n';
     expect([line.length, Buffer.byteLength(line)]).toEqual([13, 19]);
-    await w.writeBatch([line, line, line]);
+    await w.write(line + line + line);
     expect(w.bytes).toBe(Buffer.byteLength(line) * 3);
 
     const files = await w.finish();
@@ -191,19 +190,24 @@ describe('RotatingNdjsonWriter', () => {
     expect(sink.text('Patient-1.ndjson')).toBe(line + line);
   });
 
-  it('accepts Buffers and strings in one batch', async () => {
-    const sink = new MemorySink();
-    const w = writer(sink, 1000);
-    await w.writeBatch([patientLine(1), Buffer.from(patientLine(2)), patientLine(3)]);
+  it('splits a Buffer at the same lines as the same text', async () => {
+    const text = Array.from({ length: 40 }, (_, i) => patientLine(i, 30 + (i % 5) * 13)).join('');
+    const fromText = new MemorySink();
+    const a = writer(fromText, 200);
+    await a.write(text);
+    const fromBuffer = new MemorySink();
+    const b = writer(fromBuffer, 200);
+    await b.write(Buffer.from(text));
 
-    await w.finish();
-    expect(ids(sink.text('Patient-1.ndjson'))).toEqual(['p1', 'p2', 'p3']);
+    const expected = await a.finish();
+    expect(await b.finish()).toEqual(expected);
+    for (const file of expected) expect(fromBuffer.text(file.name)).toBe(fromText.text(file.name));
   });
 
   it('produces no file for a type without lines', async () => {
     const sink = new MemorySink();
     const w = writer(sink, 100);
-    await w.writeBatch([]);
+    await w.write('');
 
     expect(await w.finish()).toEqual([]);
     expect(sink.durable.size).toBe(0);
@@ -218,7 +222,7 @@ describe('RotatingNdjsonWriter', () => {
   it('makes every written line durable at a checkpoint', async () => {
     const sink = new MemorySink();
     const w = writer(sink, 100);
-    await w.writeBatch([1, 2, 3, 4, 5].map((n) => patientLine(n)));
+    await w.write([1, 2, 3, 4, 5].map((n) => patientLine(n)).join(''));
 
     const checkpoint = await w.checkpoint();
     expect(checkpoint).toEqual(viaJson(checkpoint));
@@ -234,13 +238,13 @@ describe('RotatingNdjsonWriter', () => {
     const sink = new MemorySink();
     const lines = Array.from({ length: 20 }, (_, i) => patientLine(i));
     const first = writer(sink, 100);
-    await first.writeBatch(lines.slice(0, 6));
+    await first.write(lines.slice(0, 6).join(''));
     const saved = viaJson(await first.checkpoint());
     // Written but never checkpointed: the worker dies here.
-    await first.writeBatch(lines.slice(6, 9));
+    await first.write(lines.slice(6, 9).join(''));
 
     const resumed = writer(sink, 100, saved);
-    await resumed.writeBatch(lines.slice(6));
+    await resumed.write(lines.slice(6).join(''));
     const files = await resumed.finish();
 
     const all = files.flatMap((file) => ids(sink.text(file.name)));
@@ -252,14 +256,14 @@ describe('RotatingNdjsonWriter', () => {
     const sink = new MemorySink();
     const lines = Array.from({ length: 12 }, (_, i) => patientLine(i));
     const first = writer(sink, 100);
-    await first.writeBatch(lines.slice(0, 2));
+    await first.write(lines.slice(0, 2).join(''));
     const saved = viaJson(await first.checkpoint());
     // Committed to storage (Patient-1 closed, Patient-2 committed) but never saved in the job row.
-    await first.writeBatch(lines.slice(2, 7));
+    await first.write(lines.slice(2, 7).join(''));
     await first.checkpoint();
 
     const resumed = writer(sink, 100, saved);
-    await resumed.writeBatch(lines.slice(2));
+    await resumed.write(lines.slice(2).join(''));
     const files = await resumed.finish();
 
     expect(files.map((f) => [f.name, f.lines])).toEqual([
@@ -274,7 +278,7 @@ describe('RotatingNdjsonWriter', () => {
   it('trims a resumed file back to its checkpoint even when nothing more is written', async () => {
     const sink = new MemorySink();
     const first = writer(sink, 1000);
-    await first.writeBatch([patientLine(1), patientLine(2)]);
+    await first.write([patientLine(1), patientLine(2)].join(''));
     const saved = viaJson(await first.checkpoint());
     await first.write(patientLine(3));
     await first.checkpoint();
@@ -298,8 +302,7 @@ describe('RotatingNdjsonWriter', () => {
   it('refuses writes after finish', async () => {
     const w = writer(new MemorySink(), 100);
     await w.finish();
-    const line: NdjsonLine = patientLine(1);
-    await expect(w.write(line)).rejects.toThrow(/already finished/);
+    await expect(w.write(patientLine(1))).rejects.toThrow(/already finished/);
   });
 });
 

@@ -5,8 +5,10 @@ import {
   FileCheckpoint,
 } from '../storage/export-sink';
 
-/** One complete NDJSON line, its trailing newline included. */
-export type NdjsonLine = string | Buffer;
+/** One or more complete NDJSON lines, each with its trailing newline. */
+export type NdjsonChunk = string | Buffer;
+
+const NEWLINE = 0x0a;
 
 /** A file of the export output, as the manifest reports it (`count` is `lines`). */
 export interface WrittenFile {
@@ -106,25 +108,30 @@ export class RotatingNdjsonWriter {
     return this.files.reduce((sum, file) => sum + file.bytes, this.current?.bytes ?? 0);
   }
 
-  write(line: NdjsonLine): Promise<void> {
-    return this.writeBatch([line]);
-  }
-
-  /** Writes the lines in order; each one goes whole into one file. */
-  async writeBatch(lines: readonly NdjsonLine[]): Promise<void> {
+  /**
+   * Writes complete NDJSON lines, in order, each whole into one file. Lines are found by their
+   * newlines (stored JSON has none inside: it is `JSON.stringify` output), so a page of
+   * resources goes in as one buffer and is split only where a file rolls over.
+   */
+  async write(ndjson: NdjsonChunk): Promise<void> {
     this.assertOpen();
+    const chunk = typeof ndjson === 'string' ? Buffer.from(ndjson, 'utf8') : ndjson;
+    if (chunk.length === 0) return;
+    if (chunk[chunk.length - 1] !== NEWLINE) throw new Error('An NDJSON line must end with \\n');
     let start = 0;
-    let segmentBytes = 0;
-    for (let i = 0; i < lines.length; i++) {
-      segmentBytes += lineLength(lines[i]);
-      if ((this.current?.bytes ?? 0) + segmentBytes > this.maxFileBytes) {
-        await this.append(lines, start, i + 1, segmentBytes);
-        await this.closeCurrent();
-        start = i + 1;
-        segmentBytes = 0;
+    while (start < chunk.length) {
+      const room = this.maxFileBytes - (this.current?.bytes ?? 0);
+      if (chunk.length - start <= room) {
+        await this.append(chunk.subarray(start));
+        return;
       }
+      // The file closes after the first line that takes it past the limit: the line whose
+      // newline sits at or beyond `room` bytes from here.
+      const end = chunk.indexOf(NEWLINE, start + Math.max(0, room)) + 1;
+      await this.append(chunk.subarray(start, end));
+      await this.closeCurrent();
+      start = end;
     }
-    if (start < lines.length) await this.append(lines, start, lines.length, segmentBytes);
   }
 
   /** Makes every line written so far durable and returns the state to resume from. */
@@ -161,17 +168,12 @@ export class RotatingNdjsonWriter {
     await writer?.abort();
   }
 
-  private async append(
-    lines: readonly NdjsonLine[],
-    start: number,
-    end: number,
-    bytes: number,
-  ): Promise<void> {
+  private async append(lines: Buffer): Promise<void> {
     const writer = await this.open();
     const file = this.current!;
-    await writer.append(concatLines(lines, start, end, bytes));
-    file.lines += end - start;
-    file.bytes += bytes;
+    await writer.append(lines);
+    file.lines += countLines(lines);
+    file.bytes += lines.length;
   }
 
   private async closeCurrent(): Promise<void> {
@@ -218,33 +220,8 @@ export class RotatingNdjsonWriter {
   }
 }
 
-function lineLength(line: NdjsonLine): number {
-  if (typeof line === 'string') {
-    if (line.charCodeAt(line.length - 1) !== 10)
-      throw new Error('An NDJSON line must end with \\n');
-    return Buffer.byteLength(line, 'utf8');
-  }
-  if (line[line.length - 1] !== 10) throw new Error('An NDJSON line must end with \\n');
-  return line.length;
-}
-
-/** One buffer for a run of lines: one storage append per run instead of one per line. */
-function concatLines(
-  lines: readonly NdjsonLine[],
-  start: number,
-  end: number,
-  bytes: number,
-): Buffer {
-  if (end - start === 1) {
-    const line = lines[start];
-    return typeof line === 'string' ? Buffer.from(line, 'utf8') : line;
-  }
-  const buffer = Buffer.allocUnsafe(bytes);
-  let offset = 0;
-  for (let i = start; i < end; i++) {
-    const line = lines[i];
-    offset +=
-      typeof line === 'string' ? buffer.write(line, offset, 'utf8') : line.copy(buffer, offset);
-  }
-  return buffer;
+function countLines(lines: Buffer): number {
+  let count = 0;
+  for (let i = lines.indexOf(NEWLINE); i !== -1; i = lines.indexOf(NEWLINE, i + 1)) count++;
+  return count;
 }

@@ -134,10 +134,14 @@ export class ExportRunner {
       const pageSize = this.config.EXPORT_PAGE_SIZE;
       // Read-ahead: the next page is read while this one is written, so PostgreSQL and the sink
       // overlap instead of taking turns. At most two pages are held: the one being written and
-      // the one being read. The catch only marks the promise handled: a read that fails is
-      // rethrown where it is awaited, and one a stopping run leaves behind is awaited below.
-      let ahead: Promise<ExportRow[]> | undefined = this.page(job, types, filters, type, cursor);
-      ahead.catch(() => undefined);
+      // the one being read. A read that a stopping run leaves behind is awaited below.
+      const read = (afterSeq: string) => {
+        const page = this.page(job, types, filters, type, afterSeq);
+        // Marks the promise handled only: a failed read is rethrown where it is awaited.
+        page.catch(() => undefined);
+        return page;
+      };
+      let ahead: Promise<ExportRow[]> | undefined = read(cursor);
       try {
         let checkpointedBytes = writer.bytes;
         while (ahead) {
@@ -145,16 +149,18 @@ export class ExportRunner {
           ahead = undefined;
           if (rows.length === 0) break;
           // The row is the truth: a cancelled job, or one another run claimed, writes nothing more.
+          // Checked after the page arrives, so a cancel during a slow read is never missed.
           await this.assertOwned(run);
           // A short page is the type's last: no query for the empty page after it.
-          if (rows.length === pageSize) {
-            ahead = this.page(job, types, filters, type, rows[rows.length - 1].seq);
-            ahead.catch(() => undefined);
+          if (rows.length === pageSize) ahead = read(rows[rows.length - 1].seq);
+          const contents = subset
+            ? rows.map((r) => subsetResource(r.content, subset))
+            : rows.map((r) => r.content);
+          const linesBefore = writer.lines;
+          await writer.write(ndjsonPage(contents));
+          if (writer.lines - linesBefore !== rows.length) {
+            throw new Error(`a stored ${type} holds a raw newline; its NDJSON would be corrupt`);
           }
-          const lines = subset
-            ? rows.map((r) => subsetResource(r.content, subset) + '\n')
-            : rows.map((r) => r.content + '\n');
-          await writer.writeBatch(lines);
           cursor = rows[rows.length - 1].seq;
           progress.exported += rows.length;
           if (writer.bytes - checkpointedBytes >= this.config.EXPORT_CHECKPOINT_MB * MB) {
@@ -302,8 +308,16 @@ export class ExportRunner {
     types: string[],
     filters: ExportFilters,
   ): Promise<Map<string, number>> {
-    const counts = new Map<string, number>();
-    for (const type of types) {
+    const filtered = (type: string) =>
+      this.provenanceQuery(job, types, filters, type) !== undefined ||
+      typeFiltersOf(job, type).length > 0;
+    // One grouped query for the plain types; a system export used to spend ~0.7 s on ~146
+    // one-type counts.
+    const counts = await this.resources.exportCounts({
+      ...filters,
+      types: types.filter((type) => !filtered(type)),
+    });
+    for (const type of types.filter(filtered)) {
       const provenance = this.provenanceQuery(job, types, filters, type);
       counts.set(
         type,
@@ -385,7 +399,7 @@ export class ExportRunner {
       ...job.request.warnings.map((w) => operationOutcome('warning', 'processing', w)),
       ...issues,
     ].map((outcome) => JSON.stringify(outcome));
-    await writer.writeBatch(lines.map((line) => line + '\n'));
+    await writer.write(lines.map((line) => `${line}\n`).join(''));
     return (await writer.finish()).map((f) => ({
       type: 'OperationOutcome',
       name: f.name,
@@ -420,6 +434,23 @@ function associationOf(job: ExportJobEntity): ProvenanceAssociation | undefined 
   if (values.includes('RelevantProvenanceResources')) return 'relevant';
   if (values.includes('LatestProvenanceResources')) return 'latest';
   return undefined;
+}
+
+/**
+ * The page's resources as NDJSON in one buffer, each encoded straight into place: joining them
+ * into one string first made a multi-megabyte string per page (two more copies, and garbage
+ * only a full collection frees).
+ */
+function ndjsonPage(contents: readonly string[]): Buffer {
+  let bytes = 0;
+  for (const content of contents) bytes += Buffer.byteLength(content, 'utf8') + 1;
+  const page = Buffer.allocUnsafe(bytes);
+  let offset = 0;
+  for (const content of contents) {
+    offset += page.write(content, offset, 'utf8');
+    page[offset++] = 0x0a;
+  }
+  return page;
 }
 
 /** Lines a checkpoint of one type says are durable in storage. */
