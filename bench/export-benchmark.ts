@@ -356,7 +356,13 @@ async function runExport(
       }
       throw new Error(`${spec.name}: kick-off answered ${kickoff.status}: ${kickoff.body}`);
     }
-    const manifest: Manifest = await waitForManifest(kickoff.statusUrl, env.deadline);
+    // Polling stops when a process dies, before the processes are torn down under it.
+    const polling = new AbortController();
+    const waiting = waitForManifest(kickoff.statusUrl, env.deadline, polling.signal);
+    waiting.catch(() => undefined);
+    const manifest: Manifest = await Promise.race([waiting, worker.died, api.died]).finally(() =>
+      polling.abort(),
+    );
     const seconds = (performance.now() - started) / 1000;
     if (env.profile) await worker.stopProfile();
     const workerMemory = worker.memory();
@@ -417,6 +423,9 @@ async function runSize(env: Environment, size: number, options: BenchOptions): P
     `seeded ${seed.loadedPatients} patients (${seed.skippedPatients} already there): ` +
       `${seed.resources} resources in ${seed.seconds.toFixed(1)} s, ${seed.resourcesPerSecond.toFixed(0)}/s`,
   );
+  // Jobs of an earlier run (one killed mid-export, say) point at files that run's clean-up
+  // deleted; an identical kick-off would join such a job instead of exporting.
+  await withClient(env.databaseUrl, (c) => c.query('DELETE FROM export_job'));
   await withClient(env.databaseUrl, (c) => c.query('VACUUM ANALYZE'));
 
   // A floor is what the machine can do: the best of a few runs, since Azurite's speed varies.

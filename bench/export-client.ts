@@ -31,10 +31,12 @@ export async function kickOff(url: string): Promise<KickoffResult> {
 export async function waitForManifest(
   statusUrl: string,
   deadline: number,
+  signal?: AbortSignal,
   intervalMs = 100,
 ): Promise<Manifest> {
   for (;;) {
-    const response = await fetch(statusUrl);
+    signal?.throwIfAborted();
+    const response = await fetch(statusUrl, { signal });
     const body = await response.text();
     if (response.status === 200) return JSON.parse(body) as Manifest;
     if (response.status !== 202) {

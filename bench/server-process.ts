@@ -66,6 +66,11 @@ export interface ServerProcess {
   stopProfile(): Promise<void>;
   /** Asks the process to exit normally (profiles get written), then kills it if it lingers. */
   stop(timeoutMs?: number): Promise<void>;
+  /**
+   * Rejects, with the process' last output, if it exits before `stop` is called (a worker that
+   * runs out of heap, say), so a benchmark does not wait for an export nobody is running.
+   */
+  readonly died: Promise<never>;
 }
 
 function statusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
@@ -140,9 +145,21 @@ export async function startServer(
     throw error;
   });
 
+  let stopping = false;
+  // Never settles for a process that was asked to stop.
+  const died = exited.then((): Promise<never> => {
+    if (stopping) return new Promise<never>(() => undefined);
+    throw new Error(
+      `${role} exited (${child.exitCode ?? child.signalCode}) while in use:\n${output}`,
+    );
+  });
+  // Only a race that waits on it should see the rejection.
+  died.catch(() => undefined);
+
   return {
     role,
     pid,
+    died,
     output: () => output,
     resetPeak: () => {
       peakKb = statusKb(pid, 'VmRSS');
@@ -155,6 +172,7 @@ export async function startServer(
     startProfile: () => ask(child, 'profile-start', 'profile-started'),
     stopProfile: () => ask(child, 'profile-stop', 'profile-stopped'),
     async stop(timeoutMs = 15_000) {
+      stopping = true;
       if (child.exitCode !== null || child.signalCode !== null) return;
       if (child.connected) child.send('exit');
       else child.kill('SIGTERM');

@@ -140,6 +140,9 @@ describe('_typeFilter evaluated in SQL by exportPage and exportCount', () => {
         transactionTime: new Date(Date.now() + 1000),
         excludeIds: { type: 'Patient', ids: [owner] },
       },
+      { transactionTime: new Date(Date.now() + 1000), anyPatientCompartment: true },
+      { transactionTime: new Date(Date.now() + 1000), since: before },
+      { transactionTime: new Date(Date.now() + 1000), since: new Date(0), until: before },
     ];
     const counted = [];
     for (const selection of selections) {

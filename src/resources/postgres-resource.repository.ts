@@ -410,6 +410,7 @@ export class PostgresResourceRepository extends ResourceRepository {
       types: readonly string[];
     },
   ): Promise<Map<string, number>> {
+    if (query.types.length === 0) return new Map();
     const params = new SqlParams([query.types, query.transactionTime]);
     const where = [
       'r.type = ANY($1::text[])',

@@ -289,6 +289,22 @@ describe('RotatingNdjsonWriter', () => {
     expect(ids(sink.text('Patient-1.ndjson'))).toEqual(['p1', 'p2']);
   });
 
+  it('closes a resumed file already past a (since lowered) limit after one more line', async () => {
+    const sink = new MemorySink();
+    const lines = Array.from({ length: 6 }, (_, i) => patientLine(i));
+    const first = writer(sink, 1000);
+    await first.write(lines.slice(0, 3).join(''));
+    const saved = viaJson(await first.checkpoint());
+
+    const resumed = writer(sink, 50, saved);
+    await resumed.write(lines.slice(3).join(''));
+
+    expect((await resumed.finish()).map((f) => [f.name, f.lines, f.bytes])).toEqual([
+      ['Patient-1.ndjson', 4, 120],
+      ['Patient-2.ndjson', 2, 60],
+    ]);
+  });
+
   it('refuses a checkpoint of another resource type', () => {
     const saved: WriterCheckpoint = {
       type: 'Observation',

@@ -156,11 +156,7 @@ export class ExportRunner {
           const contents = subset
             ? rows.map((r) => subsetResource(r.content, subset))
             : rows.map((r) => r.content);
-          const linesBefore = writer.lines;
-          await writer.write(ndjsonPage(contents));
-          if (writer.lines - linesBefore !== rows.length) {
-            throw new Error(`a stored ${type} holds a raw newline; its NDJSON would be corrupt`);
-          }
+          await writer.write(ndjsonPage(type, contents));
           cursor = rows[rows.length - 1].seq;
           progress.exported += rows.length;
           if (writer.bytes - checkpointedBytes >= this.config.EXPORT_CHECKPOINT_MB * MB) {
@@ -441,7 +437,7 @@ function associationOf(job: ExportJobEntity): ProvenanceAssociation | undefined 
  * into one string first made a multi-megabyte string per page (two more copies, and garbage
  * only a full collection frees).
  */
-function ndjsonPage(contents: readonly string[]): Buffer {
+function ndjsonPage(type: string, contents: readonly string[]): Buffer {
   let bytes = 0;
   for (const content of contents) bytes += Buffer.byteLength(content, 'utf8') + 1;
   const page = Buffer.allocUnsafe(bytes);
@@ -449,6 +445,13 @@ function ndjsonPage(contents: readonly string[]): Buffer {
   for (const content of contents) {
     offset += page.write(content, offset, 'utf8');
     page[offset++] = 0x0a;
+  }
+  // The writer finds lines by their newlines; stored JSON is `JSON.stringify` output and has
+  // none inside, but a row that did would split into two corrupt lines.
+  let newlines = 0;
+  for (let i = page.indexOf(0x0a); i !== -1; i = page.indexOf(0x0a, i + 1)) newlines++;
+  if (newlines !== contents.length) {
+    throw new Error(`a stored ${type} holds a raw newline; its NDJSON would be corrupt`);
   }
   return page;
 }

@@ -18,7 +18,9 @@ export interface FilesystemSinkOptions {
   maxBlocksInFlight?: number;
 }
 
-const DEFAULT_BLOCK_SIZE = 4 * 1024 * 1024;
+// Smaller than an export page (~3 MB), so a page goes to the file as it is instead of being
+// copied into a larger block first; small pages still gather into one write.
+const DEFAULT_BLOCK_SIZE = 1024 * 1024;
 const DEFAULT_BLOCKS_IN_FLIGHT = 2;
 
 /**
@@ -128,7 +130,7 @@ class FilesystemFileWriter implements ExportFileWriter {
   private committedBytes: number;
   private unflushedBytes = 0;
   private flushing: Promise<void> | undefined;
-  /** A failed background flush: the data may be lost, so every later commit must fail too. */
+  /** A failed flush (background or commit): data may be lost, so every later commit fails too. */
   private flushFailure: { error: unknown } | undefined;
   /** A new file needs its creation, a resumed one its truncation, made durable on the first commit. */
   private dirty = true;
@@ -164,10 +166,17 @@ class FilesystemFileWriter implements ExportFileWriter {
     if (this.flushFailure) throw this.flushFailure.error;
     const bytes = this.bytes;
     if (this.dirty || bytes !== this.committedBytes) {
-      await this.handle.datasync();
-      if (this.newInDirectory !== undefined) {
-        await syncDirectory(this.newInDirectory);
-        this.newInDirectory = undefined;
+      try {
+        await this.handle.datasync();
+        if (this.newInDirectory !== undefined) {
+          await syncDirectory(this.newInDirectory);
+          this.newInDirectory = undefined;
+        }
+      } catch (error) {
+        // After a failed fsync Linux may report the next one as a success with the pages
+        // dropped, so a retried commit must not call these bytes durable.
+        this.flushFailure ??= { error };
+        throw error;
       }
       this.dirty = false;
       this.committedBytes = bytes;
