@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, totalmem } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import Redis from 'ioredis';
 import { Client } from 'pg';
 import { loadConfig } from '../src/config/app-config';
@@ -376,7 +376,10 @@ async function runExport(
     const rate = throughput(resources, check.bytes, seconds);
     const apiAfter = api.memory();
     await worker.stop();
-    const profile = env.profile ? summariseCpuProfile(profileFile) : undefined;
+    // Results are committed: name the profile relative to the project, not this machine.
+    const profile = env.profile
+      ? { ...summariseCpuProfile(profileFile), file: relative(env.root, profileFile) }
+      : undefined;
     const floor = floors[spec.floor];
     return {
       resourcesPerSecond: rate.resourcesPerSecond,
