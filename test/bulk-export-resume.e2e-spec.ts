@@ -301,13 +301,13 @@ describe('$export run fencing', () => {
       return running;
     });
     // The first run stalls after its first page, as a worker whose lock ran out would.
-    const page = repo.exportPage.bind(repo);
+    const page = repo.exportPageNdjson.bind(repo);
     let stalled: () => void = () => undefined;
     const resume = new Promise<void>((resolve) => (stalled = resolve));
     let reached: () => void = () => undefined;
     const atStall = new Promise<void>((resolve) => (reached = resolve));
     let held = false;
-    jest.spyOn(repo, 'exportPage').mockImplementation(async (query) => {
+    jest.spyOn(repo, 'exportPageNdjson').mockImplementation(async (query) => {
       if (!held && query.afterSeq !== '0') {
         held = true;
         reached();

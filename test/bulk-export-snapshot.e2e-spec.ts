@@ -118,7 +118,7 @@ describe('$export snapshot: each resource once, as of transaction_time', () => {
     return row.transaction_time;
   }
 
-  /** Holds the runner before the first exportPage call that `match` accepts, until released. */
+  /** Holds the runner before the first page read that `match` accepts, until released. */
   function holdExportPage(match: (query: ExportPageQuery) => boolean) {
     const reached = deferred();
     const release = deferred();
@@ -126,9 +126,9 @@ describe('$export snapshot: each resource once, as of transaction_time', () => {
       release.resolve();
       return Promise.resolve();
     });
-    const original = repo.exportPage.bind(repo);
+    const original = repo.exportPageNdjson.bind(repo);
     let held = false;
-    const spy = jest.spyOn(repo, 'exportPage').mockImplementation(async (query) => {
+    const spy = jest.spyOn(repo, 'exportPageNdjson').mockImplementation(async (query) => {
       if (!held && match(query)) {
         held = true;
         reached.resolve();
@@ -263,7 +263,7 @@ describe('$export snapshot: each resource once, as of transaction_time', () => {
   });
 
   it('waits for a write stamped before transaction_time that commits after kick-off, and a _since export then holds exactly the later writes', async () => {
-    const pages = jest.spyOn(repo, 'exportPage');
+    const pages = jest.spyOn(repo, 'exportPageNdjson');
     const [, changed, later, doomed] = await store(t.app, [
       patient(),
       patient(),
@@ -321,7 +321,7 @@ describe('$export snapshot: each resource once, as of transaction_time', () => {
   });
 
   it('waits for a write open across kick-off that then rolls back, and exports as if it never happened', async () => {
-    const pages = jest.spyOn(repo, 'exportPage');
+    const pages = jest.spyOn(repo, 'exportPageNdjson');
     const [, changed] = await store(t.app, [patient(), patient(), patient()]);
     const before = await current('Patient');
 

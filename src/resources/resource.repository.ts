@@ -158,6 +158,14 @@ export interface SearchRow {
   content: string;
 }
 
+/** One export page as NDJSON: each resource's stored JSON followed by a newline. */
+export interface NdjsonPage {
+  ndjson: Buffer;
+  count: number;
+  /** seq of the page's last row (the next page's cursor); undefined for an empty page. */
+  lastSeq?: string;
+}
+
 export interface ExportRow {
   seq: string;
   content: string;
@@ -183,6 +191,11 @@ export abstract class ResourceRepository {
    * one type as they were at `transactionTime`, deleted ones left out.
    */
   abstract exportPage(query: ExportPageQuery): Promise<ExportRow[]>;
+  /**
+   * The same page as {@link exportPage}, as NDJSON: each resource's stored JSON and a newline,
+   * copied as bytes without making a string of each resource.
+   */
+  abstract exportPageNdjson(query: ExportPageQuery): Promise<NdjsonPage>;
   /** How many resources of one type the same filters select (cursor and limit ignored). */
   abstract exportCount(query: Omit<ExportPageQuery, 'afterSeq' | 'limit'>): Promise<number>;
   /**

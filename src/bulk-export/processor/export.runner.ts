@@ -8,7 +8,7 @@ import { FhirDefinitions } from '../../fhir/fhir-definitions.service';
 import { PatientCompartment } from '../../fhir/patient-compartment.service';
 import {
   ExportPageQuery,
-  ExportRow,
+  NdjsonPage,
   ProvenanceAssociation,
   ProvenancePageQuery,
   ResourceRepository,
@@ -27,7 +27,7 @@ import {
   WriterCheckpoint,
 } from '../ndjson/rotating-ndjson.writer';
 import { ExportSink } from '../storage/export-sink';
-import { elementSelection, subsetResource } from './element-subset';
+import { ElementSelection, elementSelection, subsetResource } from './element-subset';
 
 const MB = 1024 * 1024;
 const PROVENANCE = 'Provenance';
@@ -127,7 +127,6 @@ export class ExportRunner {
         maxFileBytes: maxFileBytesFromMegabytes(this.config.EXPORT_FILE_MAX_MB),
         resume: state.writer as WriterCheckpoint | undefined,
       });
-      // Only an _elements export parses JSON; every other copies the stored bytes.
       const subset = elementSelection(job.request.elements, type, this.definitions);
       let cursor = state.cursor;
       let files: ExportedFile[];
@@ -136,29 +135,26 @@ export class ExportRunner {
       // overlap instead of taking turns. At most two pages are held: the one being written and
       // the one being read. A read that a stopping run leaves behind is awaited below.
       const read = (afterSeq: string) => {
-        const page = this.page(job, types, filters, type, afterSeq);
+        const page = this.page(job, types, filters, type, afterSeq, subset);
         // Marks the promise handled only: a failed read is rethrown where it is awaited.
         page.catch(() => undefined);
         return page;
       };
-      let ahead: Promise<ExportRow[]> | undefined = read(cursor);
+      let ahead: Promise<NdjsonPage> | undefined = read(cursor);
       try {
         let checkpointedBytes = writer.bytes;
         while (ahead) {
-          const rows = await ahead;
+          const page = await ahead;
           ahead = undefined;
-          if (rows.length === 0) break;
+          if (page.count === 0 || page.lastSeq === undefined) break;
           // The row is the truth: a cancelled job, or one another run claimed, writes nothing more.
           // Checked after the page arrives, so a cancel during a slow read is never missed.
           await this.assertOwned(run);
           // A short page is the type's last: no query for the empty page after it.
-          if (rows.length === pageSize) ahead = read(rows[rows.length - 1].seq);
-          const contents = subset
-            ? rows.map((r) => subsetResource(r.content, subset))
-            : rows.map((r) => r.content);
-          await writer.write(ndjsonPage(type, contents));
-          cursor = rows[rows.length - 1].seq;
-          progress.exported += rows.length;
+          if (page.count === pageSize) ahead = read(page.lastSeq);
+          await writer.write(page.ndjson);
+          cursor = page.lastSeq;
+          progress.exported += page.count;
           if (writer.bytes - checkpointedBytes >= this.config.EXPORT_CHECKPOINT_MB * MB) {
             // A run that lost its claim must not commit over its successor's blocks.
             await this.assertOwned(run);
@@ -329,24 +325,29 @@ export class ExportRunner {
     return counts;
   }
 
-  /** One keyset page of `type`: its own rows, or for Provenance with associated data, the union. */
+  /**
+   * One keyset page of `type` as NDJSON: its own rows, or for Provenance with associated data,
+   * the union. Only an `_elements` subset parses JSON; every other page is the stored bytes.
+   */
   private async page(
     job: ExportJobEntity,
     types: string[],
     filters: ExportFilters,
     type: string,
     afterSeq: string,
-  ): Promise<ExportRow[]> {
+    subset: ElementSelection | undefined,
+  ): Promise<NdjsonPage> {
     const limit = this.config.EXPORT_PAGE_SIZE;
     const provenance = this.provenanceQuery(job, types, filters, type);
-    if (provenance) return this.resources.provenancePage({ ...provenance, afterSeq, limit });
-    return this.resources.exportPage({
-      ...filters,
-      typeFilters: typeFiltersOf(job, type),
-      type,
-      afterSeq,
-      limit,
-    });
+    const query = { ...filters, typeFilters: typeFiltersOf(job, type), type, afterSeq, limit };
+    if (!provenance && !subset) return this.resources.exportPageNdjson(query);
+    const rows = provenance
+      ? await this.resources.provenancePage({ ...provenance, afterSeq, limit })
+      : await this.resources.exportPage(query);
+    const contents = subset
+      ? rows.map((r) => subsetResource(r.content, subset))
+      : rows.map((r) => r.content);
+    return { ndjson: ndjsonPage(type, contents), count: rows.length, lastSeq: rows.at(-1)?.seq };
   }
 
   /**

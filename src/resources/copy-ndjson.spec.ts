@@ -1,0 +1,67 @@
+import { inlineParameters, ndjsonFromCopyBinary } from './copy-ndjson';
+
+/** PostgreSQL binary COPY output of `(seq bigint, content text)` rows. */
+function copyBinary(rows: [bigint, string][]): Buffer {
+  const parts = [Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'), Buffer.alloc(8)];
+  for (const [seq, content] of rows) {
+    const head = Buffer.alloc(2 + 4 + 8 + 4);
+    const body = Buffer.from(content, 'utf8');
+    head.writeInt16BE(2, 0);
+    head.writeInt32BE(8, 2);
+    head.writeBigInt64BE(seq, 6);
+    head.writeInt32BE(body.length, 14);
+    parts.push(head, body);
+  }
+  parts.push(Buffer.from([0xff, 0xff]));
+  return Buffer.concat(parts);
+}
+
+describe('ndjsonFromCopyBinary', () => {
+  it('turns (seq, content) rows into NDJSON, counting rows and keeping the last seq', () => {
+    const page = ndjsonFromCopyBinary(
+      copyBinary([
+        [41n, '{"resourceType":"Patient","id":"a"}'],
+        [9007199254740993n, '{"resourceType":"Patient","name":[{"text":"Zoë 😀"}]}'],
+      ]),
+    );
+    expect(page.ndjson.toString('utf8')).toBe(
+      '{"resourceType":"Patient","id":"a"}\n{"resourceType":"Patient","name":[{"text":"Zoë 😀"}]}\n',
+    );
+    expect(page).toMatchObject({ count: 2, lastSeq: '9007199254740993' });
+  });
+
+  it('returns an empty page for no rows', () => {
+    expect(ndjsonFromCopyBinary(copyBinary([]))).toEqual({
+      ndjson: Buffer.alloc(0),
+      count: 0,
+      lastSeq: undefined,
+    });
+  });
+
+  it('refuses content with a raw newline, which would split into two corrupt lines', () => {
+    expect(() => ndjsonFromCopyBinary(copyBinary([[1n, '{"a":\n1}']]))).toThrow(/raw newline/);
+  });
+
+  it('refuses what is not binary COPY output', () => {
+    expect(() => ndjsonFromCopyBinary(Buffer.from('1\t{}\n'))).toThrow(/not PostgreSQL binary/);
+  });
+});
+
+describe('inlineParameters', () => {
+  it('quotes strings, dates, numbers and arrays, and tells $1 from $10', () => {
+    const values = ['a', 2, 3, 4, 5, 6, 7, 8, 9, "it's", new Date('2026-01-02T03:04:05.006Z')];
+    expect(inlineParameters('$1 $10 $11 $2', values)).toBe(
+      "'a' 'it''s' '2026-01-02T03:04:05.006Z' '2'",
+    );
+    // pg's escapeLiteral writes E'' (after a space) when backslashes need escaping.
+    expect(inlineParameters('$1::text[]', [['x', 'y"z', 'b\\c']])).toBe(
+      String.raw` E'{"x","y\\"z","b\\\\c"}'::text[]`,
+    );
+  });
+
+  it('refuses a placeholder without a value and values it cannot quote', () => {
+    expect(() => inlineParameters('$2', ['a'])).toThrow(/no value for \$2/);
+    expect(() => inlineParameters('$1', [{ a: 1 }])).toThrow(/cannot inline/);
+    expect(() => inlineParameters('$1', [Number.NaN])).toThrow(/cannot inline/);
+  });
+});

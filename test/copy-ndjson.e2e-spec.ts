@@ -1,0 +1,47 @@
+import { DataSource } from 'typeorm';
+import { inlineParameters } from '../src/resources/copy-ndjson';
+import { bootTestApp, TestApp } from './support/test-app';
+
+/**
+ * Export pages run as COPY, which takes no bind parameters, so their values are inlined as
+ * literals. PostgreSQL itself is the judge: each value must come back exactly as the same
+ * value bound as a parameter, hostile ones included.
+ */
+describe('inlineParameters against PostgreSQL', () => {
+  let t: TestApp;
+  let db: DataSource;
+
+  beforeAll(async () => {
+    t = await bootTestApp();
+    db = t.app.get(DataSource);
+  });
+  afterAll(() => t.close());
+
+  const hostile = [
+    "'; DROP TABLE resource; --",
+    "back\\slash \\' quote",
+    '$1 $$ dollar $tag$',
+    'Zoë 😀',
+    'NULL',
+    '',
+  ];
+  const arrayItems = ['a,b', '{braces}', 'quote"inside', 'back\\slash', 'NULL', ' spaced ', ''];
+
+  it('reads back every string, array, number and instant exactly as bound parameters do', async () => {
+    const sql =
+      'SELECT $1::text AS s1, $2::text AS s2, $3::text AS s3, $4::text AS s4, $5::text AS s5, ' +
+      '$6::text AS s6, $7::text[] AS a, $8::timestamptz AS t, $9::bigint AS n, $10::numeric AS x';
+    const values = [
+      ...hostile,
+      arrayItems,
+      new Date('2026-01-02T03:04:05.006Z'),
+      '9007199254740993',
+      12.5,
+    ];
+    const [bound] = await db.query<Record<string, unknown>[]>(sql, values);
+    const [inlined] = await db.query<Record<string, unknown>[]>(inlineParameters(sql, values));
+    expect(inlined).toEqual(bound);
+    expect(bound.a).toEqual(arrayItems);
+    expect(bound.s1).toBe(hostile[0]);
+  });
+});
