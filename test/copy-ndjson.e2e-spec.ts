@@ -30,13 +30,16 @@ describe('inlineParameters against PostgreSQL', () => {
   it('reads back every string, array, number and instant exactly as bound parameters do', async () => {
     const sql =
       'SELECT $1::text AS s1, $2::text AS s2, $3::text AS s3, $4::text AS s4, $5::text AS s5, ' +
-      '$6::text AS s6, $7::text[] AS a, $8::timestamptz AS t, $9::bigint AS n, $10::numeric AS x';
+      '$6::text AS s6, $7::text[] AS a, $8::timestamptz AS t, $9::bigint AS n, $10::numeric AS x, ' +
+      '$11::timestamptz AS bc';
     const values = [
       ...hostile,
       arrayItems,
       new Date('2026-01-02T03:04:05.006Z'),
       '9007199254740993',
       12.5,
+      // A _since the kick-off accepts; JavaScript's year 0 is 1 BC.
+      new Date('0001-01-01T00:00:00+01:00'),
     ];
     const [bound] = await db.query<Record<string, unknown>[]>(sql, values);
     const [inlined] = await db.query<Record<string, unknown>[]>(inlineParameters(sql, values));

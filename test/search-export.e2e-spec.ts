@@ -52,6 +52,11 @@ describe('_typeFilter evaluated in SQL by exportPage and exportCount', () => {
 
   const page = async (query: Omit<ExportPageQuery, 'afterSeq' | 'limit'>): Promise<string[]> => {
     const rows = await repository.exportPage({ ...query, afterSeq: '0', limit: 1000 });
+    // The NDJSON read the runner uses (binary COPY, or rows where values must stay bound)
+    // returns the same page.
+    const ndjson = await repository.exportPageNdjson({ ...query, afterSeq: '0', limit: 1000 });
+    expect(ndjson.ndjson.toString('utf8')).toBe(rows.map((r) => `${r.content}\n`).join(''));
+    expect([ndjson.count, ndjson.lastSeq]).toEqual([rows.length, rows.at(-1)?.seq]);
     return rows
       .map((r) => {
         const parsed = JSON.parse(r.content) as { id: string; meta: { versionId: string } };
@@ -160,6 +165,16 @@ describe('_typeFilter evaluated in SQL by exportPage and exportCount', () => {
       ['Account', 0],
     ]);
     expect(counted[1].get('Observation')).toBe(2);
+
+    // Pages without identifying values are read with binary COPY, the others as rows; the
+    // helper checks each against exportPage.
+    expect(await page({ type: 'Observation', transactionTime: before })).toEqual(
+      expect.arrayContaining(['count-1@1', 'count-2@1']),
+    );
+    await page({ type: 'Observation', transactionTime: before, anyPatientCompartment: true });
+    expect(
+      await page({ type: 'Observation', transactionTime: before, patientIds: [owner] }),
+    ).toEqual(['count-1@1', 'count-2@1']);
   });
 
   it('keeps a type unfiltered when no typeFilters are given', async () => {

@@ -1,4 +1,4 @@
-import { inlineParameters, ndjsonFromCopyBinary } from './copy-ndjson';
+import { inlineParameters, ndjsonFromCopyBinary, ndjsonFromRows } from './copy-ndjson';
 
 /** PostgreSQL binary COPY output of `(seq bigint, content text)` rows. */
 function copyBinary(rows: [bigint, string][]): Buffer {
@@ -48,14 +48,22 @@ describe('ndjsonFromCopyBinary', () => {
 });
 
 describe('inlineParameters', () => {
-  it('quotes strings, dates, numbers and arrays, and tells $1 from $10', () => {
-    const values = ['a', 2, 3, 4, 5, 6, 7, 8, 9, "it's", new Date('2026-01-02T03:04:05.006Z')];
-    expect(inlineParameters('$1 $10 $11 $2', values)).toBe(
-      "'a' 'it''s' '2026-01-02T03:04:05.006Z' '2'",
-    );
+  it('quotes strings, numbers and arrays, and tells $1 from $10', () => {
+    const values = ['a', 2, 3, 4, 5, 6, 7, 8, 9, "it's"];
+    expect(inlineParameters('$1 $10 $2', values)).toBe("'a' 'it''s' '2'");
     // pg's escapeLiteral writes E'' (after a space) when backslashes need escaping.
     expect(inlineParameters('$1::text[]', [['x', 'y"z', 'b\\c']])).toBe(
       String.raw` E'{"x","y\\"z","b\\\\c"}'::text[]`,
+    );
+  });
+
+  it('writes instants as pg binds them, years before 1 as BC', () => {
+    // In pg's local-time form; PostgreSQL itself checks the instant in the integration test.
+    expect(inlineParameters('$1', [new Date('2026-01-02T03:04:05.006Z')])).toMatch(
+      /^'2026-01-0[12]T\d\d:\d\d:05\.006[+-]\d\d:\d\d'$/,
+    );
+    expect(inlineParameters('$1', [new Date('0001-01-01T00:00:00+01:00')])).toMatch(
+      /^'000[12]-\d\d-\d\dT[\d:.]+[+-]\d\d:\d\d BC'$/,
     );
   });
 
@@ -63,5 +71,25 @@ describe('inlineParameters', () => {
     expect(() => inlineParameters('$2', ['a'])).toThrow(/no value for \$2/);
     expect(() => inlineParameters('$1', [{ a: 1 }])).toThrow(/cannot inline/);
     expect(() => inlineParameters('$1', [Number.NaN])).toThrow(/cannot inline/);
+  });
+});
+
+describe('ndjsonFromRows', () => {
+  const rows = [
+    { seq: '7', content: '{"id":"a","name":"Zoë"}' },
+    { seq: '9', content: '{"id":"b"}' },
+  ];
+
+  it('writes each content and a newline, counting rows and keeping the last seq', () => {
+    const page = ndjsonFromRows(rows);
+    expect(page.ndjson.toString('utf8')).toBe('{"id":"a","name":"Zoë"}\n{"id":"b"}\n');
+    expect(page).toMatchObject({ count: 2, lastSeq: '9' });
+    expect(ndjsonFromRows(rows, (r) => `{"seq":${r.seq}}`).ndjson.toString()).toBe(
+      '{"seq":7}\n{"seq":9}\n',
+    );
+  });
+
+  it('refuses content with a raw newline', () => {
+    expect(() => ndjsonFromRows([{ seq: '1', content: '{"a":\n1}' }])).toThrow(/raw newline/);
   });
 });

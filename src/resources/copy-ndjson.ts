@@ -1,6 +1,7 @@
 import { escapeLiteral, PoolClient } from 'pg';
+import { prepareValue } from 'pg/lib/utils';
 import { to as copyTo } from 'pg-copy-streams';
-import type { NdjsonPage } from './resource.repository';
+import type { ExportRow, NdjsonPage } from './resource.repository';
 
 /**
  * Runs `SELECT seq, content …` (with `$n` placeholders for `values`) as
@@ -89,21 +90,37 @@ function sqlLiteral(value: unknown): string {
   if (value === null || value === undefined) return 'NULL';
   if (typeof value === 'string') return escapeLiteral(value);
   if (typeof value === 'number' && Number.isFinite(value)) return escapeLiteral(String(value));
-  if (typeof value === 'bigint') return escapeLiteral(value.toString());
-  if (typeof value === 'boolean') return value ? 'true' : 'false';
-  if (value instanceof Date) return escapeLiteral(value.toISOString());
-  if (Array.isArray(value)) return escapeLiteral(arrayLiteral(value));
+  // pg's own text form of a bind value, so the literal reads back as the parameter would
+  // (years before 1 as BC, arrays as {"a","b"} with their escapes).
+  if (value instanceof Date || Array.isArray(value)) {
+    return escapeLiteral(String(prepareValue(value)));
+  }
   throw new Error(`cannot inline a ${typeof value} as an SQL literal`);
 }
 
-/** A PostgreSQL array literal, `{"a","b"}`, of strings or numbers. */
-function arrayLiteral(items: readonly unknown[]): string {
-  const elements = items.map((item) => {
-    if (item === null || item === undefined) return 'NULL';
-    if (typeof item !== 'string' && typeof item !== 'number') {
-      throw new Error(`cannot inline an array of ${typeof item}`);
+/**
+ * Rows of an export page (or their `_elements` subsets, through `content`) as NDJSON in one
+ * buffer, each encoded straight into place.
+ */
+export function ndjsonFromRows(
+  rows: readonly ExportRow[],
+  content: (row: ExportRow) => string = (row) => row.content,
+): NdjsonPage {
+  const contents = rows.map(content);
+  let bytes = 0;
+  for (const text of contents) bytes += Buffer.byteLength(text, 'utf8') + 1;
+  const ndjson = Buffer.allocUnsafe(bytes);
+  let offset = 0;
+  for (const [i, text] of contents.entries()) {
+    const start = offset;
+    offset += ndjson.write(text, offset, 'utf8');
+    const newline = ndjson.indexOf(NEWLINE, start);
+    if (newline !== -1 && newline < offset) {
+      throw new Error(
+        `the content of row ${rows[i].seq} holds a raw newline; its NDJSON would be corrupt`,
+      );
     }
-    return `"${String(item).replace(/[\\"]/g, (c) => `\\${c}`)}"`;
-  });
-  return `{${elements.join(',')}}`;
+    ndjson[offset++] = NEWLINE;
+  }
+  return { ndjson, count: rows.length, lastSeq: rows.at(-1)?.seq };
 }

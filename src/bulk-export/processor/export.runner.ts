@@ -13,6 +13,7 @@ import {
   ProvenancePageQuery,
   ResourceRepository,
 } from '../../resources/resource.repository';
+import { ndjsonFromRows } from '../../resources/copy-ndjson';
 import { GroupMembers } from '../group-members.service';
 import { ExportJobService } from '../job/export-job.service';
 import {
@@ -344,10 +345,9 @@ export class ExportRunner {
     const rows = provenance
       ? await this.resources.provenancePage({ ...provenance, afterSeq, limit })
       : await this.resources.exportPage(query);
-    const contents = subset
-      ? rows.map((r) => subsetResource(r.content, subset))
-      : rows.map((r) => r.content);
-    return { ndjson: ndjsonPage(type, contents), count: rows.length, lastSeq: rows.at(-1)?.seq };
+    return subset
+      ? ndjsonFromRows(rows, (r) => subsetResource(r.content, subset))
+      : ndjsonFromRows(rows);
   }
 
   /**
@@ -431,30 +431,6 @@ function associationOf(job: ExportJobEntity): ProvenanceAssociation | undefined 
   if (values.includes('RelevantProvenanceResources')) return 'relevant';
   if (values.includes('LatestProvenanceResources')) return 'latest';
   return undefined;
-}
-
-/**
- * The page's resources as NDJSON in one buffer, each encoded straight into place: joining them
- * into one string first made a multi-megabyte string per page (two more copies, and garbage
- * only a full collection frees).
- */
-function ndjsonPage(type: string, contents: readonly string[]): Buffer {
-  let bytes = 0;
-  for (const content of contents) bytes += Buffer.byteLength(content, 'utf8') + 1;
-  const page = Buffer.allocUnsafe(bytes);
-  let offset = 0;
-  for (const content of contents) {
-    offset += page.write(content, offset, 'utf8');
-    page[offset++] = 0x0a;
-  }
-  // The writer finds lines by their newlines; stored JSON is `JSON.stringify` output and has
-  // none inside, but a row that did would split into two corrupt lines.
-  let newlines = 0;
-  for (let i = page.indexOf(0x0a); i !== -1; i = page.indexOf(0x0a, i + 1)) newlines++;
-  if (newlines !== contents.length) {
-    throw new Error(`a stored ${type} holds a raw newline; its NDJSON would be corrupt`);
-  }
-  return page;
 }
 
 /** Lines a checkpoint of one type says are durable in storage. */
