@@ -98,11 +98,6 @@ export class RotatingNdjsonWriter {
       : null;
   }
 
-  /** Lines written so far over all files, durable or not. */
-  get lines(): number {
-    return this.files.reduce((sum, file) => sum + file.lines, this.current?.lines ?? 0);
-  }
-
   /** Bytes written so far over all files, durable or not. */
   get bytes(): number {
     return this.files.reduce((sum, file) => sum + file.bytes, this.current?.bytes ?? 0);
