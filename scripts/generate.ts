@@ -1,9 +1,9 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { Bundle, bundleStats, generatePopulation } from '../src/synthetic/population-generator';
+import { Bundle, bundleStats, generatePopulation } from '../generator/population-generator';
 import { readArguments } from './cli-arguments';
 
-export { generatePopulation } from '../src/synthetic/population-generator';
+export { generatePopulation } from '../generator/population-generator';
 
 const USAGE = 'usage: node dist/scripts/generate.js --patients N --seed S [--out DIR]';
 

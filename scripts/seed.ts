@@ -6,7 +6,7 @@ import { AppModule } from '../src/app.module';
 import { AppConfig, loadConfig } from '../src/config/app-config';
 import { migrate } from '../src/database/migrate';
 import { BundleService } from '../src/resources/bundle.service';
-import { Bundle, bundleStats, generatePatientBundle } from '../src/synthetic/population-generator';
+import { Bundle, bundleStats, generatePatientBundle } from '../generator/population-generator';
 import { readArguments } from './cli-arguments';
 
 const USAGE =

