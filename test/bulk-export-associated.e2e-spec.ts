@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import {
-  FhirResource,
+  ExportReadRepository,
   ProvenancePageQuery,
-  ResourceRepository,
-} from '../src/resources/resource.repository';
+} from '../src/bulk-export/read/export-read.repository';
+import { FhirResource } from '../src/resources/resource.repository';
 import {
   bootExportApp,
   downloadLines,
@@ -214,7 +214,7 @@ describe('$export includeAssociatedData (Provenance) and Group exclusion', () =>
       t.app,
       provenances.flatMap((prov, i) => [others[i], prov]),
     );
-    const repo = t.app.get(ResourceRepository);
+    const repo = t.app.get(ExportReadRepository);
     const pages = jest.spyOn(repo, 'provenancePage');
     const { manifest } = await exportManifest(t.app, '/$export', {
       query: { _type: 'Observation', includeAssociatedData: LATEST },
@@ -241,7 +241,7 @@ describe('$export includeAssociatedData (Provenance) and Group exclusion', () =>
     const moved = provenance([ref(o1)], 'prov-moved');
     await storeInTurn(t, [p, o1, o2], [kept], [moved]);
 
-    const repo = t.app.get(ResourceRepository);
+    const repo = t.app.get(ExportReadRepository);
     const original = repo.provenancePage.bind(repo);
     const reached = new Gate();
     const release = new Gate();

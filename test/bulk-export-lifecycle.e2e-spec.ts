@@ -6,7 +6,7 @@ import { DataSource } from 'typeorm';
 import { ExportJobService } from '../src/bulk-export/job/export-job.service';
 import { ExportRunner } from '../src/bulk-export/processor/export.runner';
 import { RotatingNdjsonWriter } from '../src/bulk-export/ndjson/rotating-ndjson.writer';
-import { NdjsonPage, ResourceRepository } from '../src/resources/resource.repository';
+import { ExportReadRepository, NdjsonPage } from '../src/bulk-export/read/export-read.repository';
 import { TestApp } from './support/test-app';
 import { listBlobNames } from './support/azurite';
 import {
@@ -50,21 +50,19 @@ interface HeldExport {
 
 /** Holds the export runner when it reads page number `at`, until released. */
 function holdPageRead(t: TestApp, at: number): HeldExport {
-  const repository = t.app.get(ResourceRepository);
-  const original = repository.exportPageNdjson.bind(repository);
+  const repository = t.app.get(ExportReadRepository);
+  const original = repository.pageNdjson.bind(repository);
   const reached = new Gate();
   const gate = new Gate();
   let calls = 0;
-  jest
-    .spyOn(repository, 'exportPageNdjson')
-    .mockImplementation(async (query): Promise<NdjsonPage> => {
-      calls += 1;
-      if (calls === at) {
-        reached.open();
-        await gate.opened;
-      }
-      return original(query);
-    });
+  jest.spyOn(repository, 'pageNdjson').mockImplementation(async (query): Promise<NdjsonPage> => {
+    calls += 1;
+    if (calls === at) {
+      reached.open();
+      await gate.opened;
+    }
+    return original(query);
+  });
   return { reached: reached.opened, release: () => gate.open(), calls: () => calls };
 }
 

@@ -7,7 +7,7 @@ import {
 } from '../src/bulk-export/job/export-job.entity';
 import { WriterCheckpoint } from '../src/bulk-export/ndjson/rotating-ndjson.writer';
 import { ExportRunner } from '../src/bulk-export/processor/export.runner';
-import { ResourceRepository } from '../src/resources/resource.repository';
+import { ExportReadRepository } from '../src/bulk-export/read/export-read.repository';
 import { listBlobNames, testBlobService } from './support/azurite';
 import {
   downloadLines,
@@ -292,7 +292,7 @@ describe('$export run fencing', () => {
       Array.from({ length: 20 }, () => patient()),
     );
     const runner = t.app.get(ExportRunner);
-    const repo = t.app.get(ResourceRepository);
+    const reads = t.app.get(ExportReadRepository);
     const runs: Promise<void>[] = [];
     const run = runner.run.bind(runner);
     jest.spyOn(runner, 'run').mockImplementation((id) => {
@@ -301,13 +301,13 @@ describe('$export run fencing', () => {
       return running;
     });
     // The first run stalls after its first page, as a worker whose lock ran out would.
-    const page = repo.exportPageNdjson.bind(repo);
+    const page = reads.pageNdjson.bind(reads);
     let stalled: () => void = () => undefined;
     const resume = new Promise<void>((resolve) => (stalled = resolve));
     let reached: () => void = () => undefined;
     const atStall = new Promise<void>((resolve) => (reached = resolve));
     let held = false;
-    jest.spyOn(repo, 'exportPageNdjson').mockImplementation(async (query) => {
+    jest.spyOn(reads, 'pageNdjson').mockImplementation(async (query) => {
       if (!held && query.afterSeq !== '0') {
         held = true;
         reached();

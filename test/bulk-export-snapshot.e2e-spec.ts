@@ -2,9 +2,9 @@ import request from 'supertest';
 import { DataSource } from 'typeorm';
 import {
   ExportPageQuery,
-  ResourceRepository,
-  ResourceSession,
-} from '../src/resources/resource.repository';
+  ExportReadRepository,
+} from '../src/bulk-export/read/export-read.repository';
+import { ResourceRepository, ResourceSession } from '../src/resources/resource.repository';
 import {
   bootExportApp,
   downloadLines,
@@ -67,6 +67,7 @@ const idOf = (line: string) => (JSON.parse(line) as { id: string }).id;
 describe('$export snapshot: each resource once, as of transaction_time', () => {
   let t: TestApp;
   let repo: ResourceRepository;
+  let reads: ExportReadRepository;
   let db: DataSource;
   /** Run after each test, so that a failing test does not leave the runner held or a write open. */
   let cleanups: (() => Promise<unknown>)[] = [];
@@ -75,6 +76,7 @@ describe('$export snapshot: each resource once, as of transaction_time', () => {
     // Small pages, so that the runner reads each type in several keyset pages.
     t = await bootTestApp({ EXPORT_PAGE_SIZE: '3' });
     repo = t.app.get(ResourceRepository);
+    reads = t.app.get(ExportReadRepository);
     db = t.app.get(DataSource);
   });
   afterAll(async () => {
@@ -126,9 +128,9 @@ describe('$export snapshot: each resource once, as of transaction_time', () => {
       release.resolve();
       return Promise.resolve();
     });
-    const original = repo.exportPageNdjson.bind(repo);
+    const original = reads.pageNdjson.bind(reads);
     let held = false;
-    const spy = jest.spyOn(repo, 'exportPageNdjson').mockImplementation(async (query) => {
+    const spy = jest.spyOn(reads, 'pageNdjson').mockImplementation(async (query) => {
       if (!held && match(query)) {
         held = true;
         reached.resolve();
@@ -264,7 +266,7 @@ describe('$export snapshot: each resource once, as of transaction_time', () => {
 
   it('waits for a write stamped before transaction_time that commits after kick-off, and a _since export then holds exactly the later writes', async () => {
     // Either read: binary COPY pages, or rows.
-    const pages = [jest.spyOn(repo, 'exportPageNdjson'), jest.spyOn(repo, 'exportPage')];
+    const pages = [jest.spyOn(reads, 'pageNdjson'), jest.spyOn(reads, 'page')];
     const [, changed, later, doomed] = await store(t.app, [
       patient(),
       patient(),
@@ -323,7 +325,7 @@ describe('$export snapshot: each resource once, as of transaction_time', () => {
 
   it('waits for a write open across kick-off that then rolls back, and exports as if it never happened', async () => {
     // Either read: binary COPY pages, or rows.
-    const pages = [jest.spyOn(repo, 'exportPageNdjson'), jest.spyOn(repo, 'exportPage')];
+    const pages = [jest.spyOn(reads, 'pageNdjson'), jest.spyOn(reads, 'page')];
     const [, changed] = await store(t.app, [patient(), patient(), patient()]);
     const before = await current('Patient');
 

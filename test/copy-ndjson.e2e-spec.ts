@@ -1,5 +1,5 @@
 import { DataSource } from 'typeorm';
-import { inlineParameters } from '../src/resources/copy-ndjson';
+import { inlineParameters } from '../src/bulk-export/read/copy-ndjson';
 import { bootTestApp, TestApp } from './support/test-app';
 
 /**

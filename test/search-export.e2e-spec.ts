@@ -1,12 +1,13 @@
 import { INestApplication } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
-import { FhirDefinitions } from '../src/fhir/fhir-definitions.service';
 import {
   ExportPageQuery,
-  FhirResource,
-  ResourceRepository,
-} from '../src/resources/resource.repository';
+  ExportReadRepository,
+} from '../src/bulk-export/read/export-read.repository';
+import { FhirResource, ResourceRepository } from '../src/resources/resource.repository';
+import { SearchIndexer } from '../src/search/search-indexer';
+import { SearchParameters } from '../src/search/search-parameters';
 import { parseSearchQuery } from '../src/search/search-query';
 import { reindexAll } from '../src/search/search-reindex';
 import { bootTestApp, TestApp } from './support/test-app';
@@ -24,10 +25,11 @@ function planNodes(node: PlanNode): PlanNode[] {
   return [node, ...(node.Plans ?? []).flatMap(planNodes)];
 }
 
-describe('_typeFilter evaluated in SQL by exportPage and exportCount', () => {
+describe('_typeFilter evaluated in SQL by the export page and count reads', () => {
   let testApp: TestApp;
   let app: INestApplication;
   let repository: ResourceRepository;
+  let reads: ExportReadRepository;
   const run = randomUUID().slice(0, 8);
   const tagFilter = `_tag=urn%3Atest%3Arun%7C${run}`;
   const id = (name: string): string => `${name}-${run}`;
@@ -51,10 +53,10 @@ describe('_typeFilter evaluated in SQL by exportPage and exportCount', () => {
   }
 
   const page = async (query: Omit<ExportPageQuery, 'afterSeq' | 'limit'>): Promise<string[]> => {
-    const rows = await repository.exportPage({ ...query, afterSeq: '0', limit: 1000 });
+    const rows = await reads.page({ ...query, afterSeq: '0', limit: 1000 });
     // The NDJSON read the runner uses (binary COPY, or rows where values must stay bound)
     // returns the same page.
-    const ndjson = await repository.exportPageNdjson({ ...query, afterSeq: '0', limit: 1000 });
+    const ndjson = await reads.pageNdjson({ ...query, afterSeq: '0', limit: 1000 });
     expect(ndjson.ndjson.toString('utf8')).toBe(rows.map((r) => `${r.content}\n`).join(''));
     expect([ndjson.count, ndjson.lastSeq]).toEqual([rows.length, rows.at(-1)?.seq]);
     return rows
@@ -69,6 +71,7 @@ describe('_typeFilter evaluated in SQL by exportPage and exportCount', () => {
     testApp = await bootTestApp();
     app = testApp.app;
     repository = app.get(ResourceRepository);
+    reads = app.get(ExportReadRepository);
   });
   afterAll(() => testApp.close());
 
@@ -102,7 +105,7 @@ describe('_typeFilter evaluated in SQL by exportPage and exportCount', () => {
       }),
     ).toEqual(['a@1', 'c@1', 'd@1']);
     expect(
-      await repository.exportCount({
+      await reads.count({
         ...base,
         typeFilters: [{ query: `${HEART_RATE}&${tagFilter}` }],
       }),
@@ -124,7 +127,7 @@ describe('_typeFilter evaluated in SQL by exportPage and exportCount', () => {
     ).toEqual(['a@1']);
   });
 
-  it('counts many types in one query exactly as exportCount counts each type', async () => {
+  it('counts many types in one query exactly as count counts each type', async () => {
     const owner = id('counted');
     const before = await write([
       { resourceType: 'Patient', id: owner },
@@ -151,10 +154,10 @@ describe('_typeFilter evaluated in SQL by exportPage and exportCount', () => {
     ];
     const counted = [];
     for (const selection of selections) {
-      const grouped = await repository.exportCounts({ ...selection, types });
+      const grouped = await reads.counts({ ...selection, types });
       const oneByOne = new Map<string, number>();
       for (const type of types) {
-        oneByOne.set(type, await repository.exportCount({ ...selection, type }));
+        oneByOne.set(type, await reads.count({ ...selection, type }));
       }
       expect(grouped).toEqual(oneByOne);
       counted.push(grouped);
@@ -167,7 +170,7 @@ describe('_typeFilter evaluated in SQL by exportPage and exportCount', () => {
     expect(counted[1].get('Observation')).toBe(2);
 
     // Pages without identifying values are read with binary COPY, the others as rows; the
-    // helper checks each against exportPage.
+    // helper checks each against the page read.
     expect(await page({ type: 'Observation', transactionTime: before })).toEqual(
       expect.arrayContaining(['count-1@1', 'count-2@1']),
     );
@@ -184,15 +187,15 @@ describe('_typeFilter evaluated in SQL by exportPage and exportCount', () => {
   });
 
   it('lets the kick-off refuse parameters the server cannot evaluate, naming them', () => {
-    const definitions = app.get(FhirDefinitions);
-    expect(() => parseSearchQuery('Observation', 'colour=red', definitions)).toThrow(/colour/);
+    const parameters = app.get(SearchParameters);
+    expect(() => parseSearchQuery('Observation', 'colour=red', parameters)).toThrow(/colour/);
     expect(() =>
-      parseSearchQuery('Observation', 'code-value-quantity=x', definitions, { context: 'filter' }),
+      parseSearchQuery('Observation', 'code-value-quantity=x', parameters, { context: 'filter' }),
     ).toThrow(/code-value-quantity/);
     expect(() =>
-      parseSearchQuery('Observation', '_count=10', definitions, { context: 'filter' }),
+      parseSearchQuery('Observation', '_count=10', parameters, { context: 'filter' }),
     ).toThrow(/_count/);
-    const parsed = parseSearchQuery('Observation', `${HEART_RATE}&colour=red`, definitions, {
+    const parsed = parseSearchQuery('Observation', `${HEART_RATE}&colour=red`, parameters, {
       lenient: true,
       context: 'filter',
     });
@@ -214,7 +217,7 @@ describe('_typeFilter evaluated in SQL by exportPage and exportCount', () => {
       [id('a')],
     );
     expect(await snapshot()).not.toBe(before);
-    const progress = await reindexAll(db, app.get(FhirDefinitions), { batchSize: 7 });
+    const progress = await reindexAll(db, app.get(SearchIndexer), { batchSize: 7 });
     expect(progress.versions).toBeGreaterThan(0);
     expect(await snapshot()).toBe(before);
   });
@@ -248,7 +251,7 @@ describe('_typeFilter evaluated in SQL by exportPage and exportCount', () => {
         return original(sql, params as unknown[] | undefined);
       });
       try {
-        const rows = await repository.exportPage({
+        const rows = await reads.page({
           type: 'Observation',
           afterSeq: '0',
           limit: 1000,

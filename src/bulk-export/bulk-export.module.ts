@@ -3,6 +3,7 @@ import { DynamicModule, Module, Provider } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AppConfig } from '../config/app-config';
 import { ResourcesModule } from '../resources/resources.module';
+import { SearchModule } from '../search/search.module';
 import { ExportKickoffController } from './controllers/export-kickoff.controller';
 import { ExportStatusController } from './controllers/export-status.controller';
 import { ExportCancelService } from './export-cancel.service';
@@ -15,6 +16,8 @@ import { ExportJobEntity } from './job/export-job.entity';
 import { ExportJobService } from './job/export-job.service';
 import { ExportProcessor } from './processor/export.processor';
 import { ExportRunner } from './processor/export.runner';
+import { ExportReadRepository } from './read/export-read.repository';
+import { PostgresExportReadRepository } from './read/postgres-export-read.repository';
 import { exportSinkProvider } from './storage/export-sink.provider';
 
 /**
@@ -35,11 +38,18 @@ export class BulkExportModule {
       exportSinkProvider,
     ];
     if (api) providers.push(ExportCapabilities);
-    if (worker) providers.push(ExportRunner, ExportProcessor);
+    if (worker) {
+      providers.push(
+        { provide: ExportReadRepository, useClass: PostgresExportReadRepository },
+        ExportRunner,
+        ExportProcessor,
+      );
+    }
     return {
       module: BulkExportModule,
       imports: [
         ResourcesModule,
+        SearchModule,
         TypeOrmModule.forFeature([ExportJobEntity]),
         BullModule.registerQueue({
           name: EXPORT_QUEUE,

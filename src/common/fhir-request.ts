@@ -1,6 +1,6 @@
 import type { Request } from 'express';
-import { FHIR_JSON } from '../common/fhir-content-types';
-import { FhirErrorCode, FhirException } from '../common/fhir-exception';
+import { FHIR_JSON } from './fhir-content-types';
+import { FhirErrorCode, FhirException } from './fhir-exception';
 
 /** FHIR R4 `id` datatype (https://hl7.org/fhir/R4/datatypes.html#id). */
 export const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;

@@ -1,5 +1,5 @@
 import type { Response } from 'express';
-import { FHIR_JSON } from '../common/fhir-content-types';
+import { FHIR_JSON } from './fhir-content-types';
 
 export const FHIR_JSON_UTF8 = `${FHIR_JSON}; charset=utf-8`;
 

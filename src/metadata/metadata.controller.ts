@@ -2,7 +2,7 @@ import { Controller, Get, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { baseUrlOf } from '../common/base-url';
 import { AppConfig } from '../config/app-config';
-import { sendFhirResponse } from '../resources/fhir-response';
+import { sendFhirResponse } from '../common/fhir-response';
 import { CapabilityStatementService } from './capability-statement.service';
 import { ApiFhirCapabilities } from '../openapi/fhir-api.decorators';
 

@@ -3,8 +3,8 @@ import type { Request, Response } from 'express';
 import { baseUrlOf } from '../common/base-url';
 import { AppConfig } from '../config/app-config';
 import { BundleService } from './bundle.service';
-import { fhirJsonBody, parsePrefer } from './fhir-request';
-import { sendFhirResponse } from './fhir-response';
+import { fhirJsonBody, parsePrefer } from '../common/fhir-request';
+import { sendFhirResponse } from '../common/fhir-response';
 import { ApiFhirBundle } from '../openapi/fhir-api.decorators';
 
 /** Batch and transaction: `POST [base]` with a Bundle (https://hl7.org/fhir/R4/http.html#transaction). */

@@ -9,8 +9,8 @@ import {
   rewriteReferences,
   splitConditionalReference,
 } from './bundle-references';
-import { parseIfMatch } from './fhir-request';
-import { etagOf, FhirResponse } from './fhir-response';
+import { parseIfMatch } from '../common/fhir-request';
+import { etagOf, FhirResponse } from '../common/fhir-response';
 import { hasIdentifier, parseIdentifierCondition } from './identifier-condition';
 import {
   FhirResource,

@@ -8,7 +8,7 @@ import {
   serverRest,
 } from '../metadata/capability-statement';
 import { CapabilityStatementService } from '../metadata/capability-statement.service';
-import { SearchIndexer } from '../search/search-indexer';
+import { SearchParameters } from '../search/search-parameters';
 
 const INSTANCE_INTERACTIONS = [
   'read',
@@ -28,13 +28,11 @@ const INSTANCE_INTERACTIONS = [
  */
 @Injectable()
 export class ResourceCapabilities implements CapabilityContributor {
-  private readonly search: SearchIndexer;
-
   constructor(
     private readonly definitions: FhirDefinitions,
+    private readonly searchParameters: SearchParameters,
     capabilities: CapabilityStatementService,
   ) {
-    this.search = new SearchIndexer(definitions);
     capabilities.register(this);
   }
 
@@ -49,8 +47,8 @@ export class ResourceCapabilities implements CapabilityContributor {
       resource.conditionalCreate = true;
       resource.conditionalUpdate = false;
       resource.conditionalDelete = 'not-supported';
-      resource.searchParam = this.search
-        .supportedParameters(type)
+      resource.searchParam = this.searchParameters
+        .supported(type)
         .map(({ code, type: paramType, url }) => ({
           name: code,
           type: paramType,

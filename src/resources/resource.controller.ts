@@ -2,8 +2,13 @@ import { Controller, Delete, Get, Next, Param, Post, Put, Req, Res } from '@nest
 import type { NextFunction, Request, Response } from 'express';
 import { baseUrlOf } from '../common/base-url';
 import { AppConfig } from '../config/app-config';
-import { fhirJsonBody, isOperationSegment, parseIfMatch, parsePrefer } from './fhir-request';
-import { sendFhirResponse } from './fhir-response';
+import {
+  fhirJsonBody,
+  isOperationSegment,
+  parseIfMatch,
+  parsePrefer,
+} from '../common/fhir-request';
+import { sendFhirResponse } from '../common/fhir-response';
 import { ResourceService, RestContext } from './resource.service';
 import {
   ApiFhirCreate,

@@ -2,8 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { FhirErrorCode, FhirException } from '../common/fhir-exception';
 import { operationOutcome } from '../common/operation-outcome';
 import { FhirDefinitions } from '../fhir/fhir-definitions.service';
-import { FHIR_ID, PreferReturn } from './fhir-request';
-import { etagOf, FhirResponse } from './fhir-response';
+import { FHIR_ID, PreferReturn } from '../common/fhir-request';
+import { etagOf, FhirResponse } from '../common/fhir-response';
 import { parseIdentifierCondition } from './identifier-condition';
 import {
   FhirResource,

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { SearchModule } from '../search/search.module';
 import { BundleController } from './bundle.controller';
 import { BundleService } from './bundle.service';
 import { PostgresResourceRepository } from './postgres-resource.repository';
@@ -9,6 +10,7 @@ import { ResourceService } from './resource.service';
 
 /** The resource store: repository port bound to PostgreSQL, REST and Bundle endpoints. */
 @Module({
+  imports: [SearchModule],
   controllers: [BundleController, ResourceController],
   providers: [
     { provide: ResourceRepository, useClass: PostgresResourceRepository },

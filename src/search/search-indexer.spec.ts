@@ -1,10 +1,11 @@
 import { FhirDefinitions } from '../fhir/fhir-definitions.service';
 import { SearchIndexBatch } from './search-index-batch';
 import { SearchIndexer } from './search-indexer';
+import { SearchParameters } from './search-parameters';
 import { dateRange, normalizeString, parseDecimal, parseReference } from './search-values';
 
 describe('SearchIndexer', () => {
-  const indexer = new SearchIndexer(new FhirDefinitions());
+  const indexer = new SearchIndexer(new SearchParameters(new FhirDefinitions()));
 
   async function rows(resource: { resourceType: string; [k: string]: unknown }): Promise<string[]> {
     const batch = new SearchIndexBatch();

@@ -1,8 +1,10 @@
 import { compile } from 'fhirpath';
 import * as r4Model from 'fhirpath/fhir-context/r4';
-import { FhirDefinitions, SearchParameterDefinition } from '../fhir/fhir-definitions.service';
+import { Injectable } from '@nestjs/common';
+import { SearchParameterDefinition } from '../fhir/fhir-definitions.service';
 import { splitUnion } from '../fhir/fhirpath-union';
 import { IndexTable, SearchIndexBatch } from './search-index-batch';
+import { IndexedParamType, SearchParameters, SupportedSearchParameter } from './search-parameters';
 import {
   dateRange,
   DateRange,
@@ -10,30 +12,6 @@ import {
   parseReference,
   periodRange,
 } from './search-values';
-
-/** Search parameter types with an index table (search.html#ptypes); composite and special have none. */
-export type IndexedParamType = IndexTable;
-
-const INDEXED_TYPES = new Set<string>([
-  'token',
-  'string',
-  'date',
-  'reference',
-  'quantity',
-  'number',
-  'uri',
-]);
-
-/** Parameters answered from `resource` columns rather than the index. */
-export const COLUMN_PARAMETERS = new Set(['_id', '_lastUpdated']);
-
-/** A search parameter this server can evaluate for one resource type. */
-export interface SupportedSearchParameter {
-  code: string;
-  type: IndexedParamType;
-  url: string;
-  target?: readonly string[];
-}
 
 interface Branch {
   evaluate: (resource: unknown) => unknown[];
@@ -92,27 +70,11 @@ function str(value: unknown): string | undefined {
  * first resource of that type; evaluation keeps fhirpath's node types so a `date` parameter
  * knows a Period from a dateTime and a `token` one a CodeableConcept from an Identifier.
  */
+@Injectable()
 export class SearchIndexer {
   private readonly compiled = new Map<string, readonly CompiledParameter[]>();
 
-  constructor(private readonly definitions: FhirDefinitions) {}
-
-  /** What search on `type` can use: every indexed parameter plus `_id` and `_lastUpdated`. */
-  supportedParameters(type: string): readonly SupportedSearchParameter[] {
-    return this.definitions
-      .searchParameters(type)
-      .filter((p) => isSupported(p))
-      .map((p) => ({
-        code: p.code,
-        type: p.type as IndexedParamType,
-        url: p.url,
-        ...(p.target ? { target: p.target } : {}),
-      }));
-  }
-
-  supportedParameter(type: string, code: string): SupportedSearchParameter | undefined {
-    return this.supportedParameters(type).find((p) => p.code === code);
-  }
+  constructor(private readonly parameters: SearchParameters) {}
 
   /** Adds the index rows of one stored version to `batch`. */
   extract(
@@ -149,18 +111,11 @@ export class SearchIndexer {
   private parametersOf(type: string): readonly CompiledParameter[] {
     let params = this.compiled.get(type);
     if (!params) {
-      params = this.definitions
-        .searchParameters(type)
-        .filter((p) => isSupported(p) && !COLUMN_PARAMETERS.has(p.code))
-        .map((p) => compileParameter(type, p));
+      params = this.parameters.indexed(type).map((p) => compileParameter(type, p));
       this.compiled.set(type, params);
     }
     return params;
   }
-}
-
-function isSupported(p: SearchParameterDefinition): boolean {
-  return INDEXED_TYPES.has(p.type) && (p.expression !== undefined || COLUMN_PARAMETERS.has(p.code));
 }
 
 function compileParameter(type: string, p: SearchParameterDefinition): CompiledParameter {

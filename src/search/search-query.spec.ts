@@ -1,10 +1,11 @@
 import { FhirDefinitions } from '../fhir/fhir-definitions.service';
+import { SearchParameters } from './search-parameters';
 import { parseSearchQuery, splitEscaped, unescapeValue } from './search-query';
 
 describe('parseSearchQuery', () => {
-  const definitions = new FhirDefinitions();
+  const parameters = new SearchParameters(new FhirDefinitions());
   const parse = (type: string, query: string, lenient = false) =>
-    parseSearchQuery(type, query, definitions, { lenient });
+    parseSearchQuery(type, query, parameters, { lenient });
 
   it('splits values at unescaped commas only and removes the escapes', () => {
     expect(splitEscaped('a\\,b,c', ',')).toEqual(['a\\,b', 'c']);
@@ -62,7 +63,7 @@ describe('parseSearchQuery', () => {
 
   it('refuses result parameters inside a _typeFilter', () => {
     expect(() =>
-      parseSearchQuery('Observation', 'code=x&_sort=_id', definitions, { context: 'filter' }),
+      parseSearchQuery('Observation', 'code=x&_sort=_id', parameters, { context: 'filter' }),
     ).toThrow(/_sort/);
   });
 

@@ -1,6 +1,6 @@
 import { FhirException } from '../common/fhir-exception';
 import { FhirDefinitions } from '../fhir/fhir-definitions.service';
-import { IndexedParamType, SearchIndexer, SupportedSearchParameter } from './search-indexer';
+import { IndexedParamType, SearchParameters, SupportedSearchParameter } from './search-parameters';
 import { dateRange, DateRange, parseDecimal } from './search-values';
 import { parseLocalReference } from '../fhir/local-reference';
 
@@ -98,17 +98,6 @@ const UNSUPPORTED_RESULT_PARAMETERS = new Set([
 ]);
 const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
 
-const indexers = new WeakMap<FhirDefinitions, SearchIndexer>();
-
-function indexerFor(definitions: FhirDefinitions): SearchIndexer {
-  let indexer = indexers.get(definitions);
-  if (!indexer) {
-    indexer = new SearchIndexer(definitions);
-    indexers.set(definitions, indexer);
-  }
-  return indexer;
-}
-
 /** Decoded `name=value` pairs of a query string (`+` is a space), in order. */
 export function queryPairs(query: string): [string, string][] {
   const pairs: [string, string][] = [];
@@ -175,13 +164,13 @@ class SearchParseError extends Error {
 export function parseSearchQuery(
   type: string,
   query: string | readonly [string, string][],
-  definitions: FhirDefinitions,
+  parameters: SearchParameters,
   options: ParseSearchOptions = {},
 ): ParsedSearch {
+  const definitions = parameters.definitions;
   if (!definitions.isResourceType(type)) {
     throw FhirException.badRequest(`Unknown resource type ${type}`);
   }
-  const indexer = indexerFor(definitions);
   const pairs = typeof query === 'string' ? queryPairs(query) : query;
   const parsed: ParsedSearch = {
     type,
@@ -209,7 +198,7 @@ export function parseSearchQuery(
             : `Search result parameter ${name} is not supported`,
         );
       }
-      parsed.conditions.push(parseCondition(type, name, value, indexer, definitions, true));
+      parsed.conditions.push(parseCondition(type, name, value, parameters, definitions, true));
       parsed.pairs.push([name, value]);
     } catch (error) {
       if (!(error instanceof SearchParseError)) throw error;
@@ -263,7 +252,7 @@ function parseCondition(
   type: string,
   name: string,
   value: string,
-  indexer: SearchIndexer,
+  parameters: SearchParameters,
   definitions: FhirDefinitions,
   allowChain: boolean,
 ): SearchCondition {
@@ -275,7 +264,7 @@ function parseCondition(
         `Chained parameter ${name}: only one level of chaining is supported`,
       );
     }
-    return parseChain(type, name, dot, value, indexer, definitions);
+    return parseChain(type, name, dot, value, parameters, definitions);
   }
   const [code, modifier, ...rest] = name.split(':');
   if (rest.length > 0) throw new SearchParseError(name, `Malformed parameter name ${name}`);
@@ -285,7 +274,7 @@ function parseCondition(
     }
     return columnCondition(name, code, value);
   }
-  const param = indexer.supportedParameter(type, code);
+  const param = parameters.supportedParameter(type, code);
   if (!param) {
     const known = definitions.searchParameter(type, code);
     throw new SearchParseError(
@@ -468,12 +457,12 @@ function parseChain(
   name: string,
   dot: number,
   value: string,
-  indexer: SearchIndexer,
+  parameters: SearchParameters,
   definitions: FhirDefinitions,
 ): SearchCondition {
   const [code, modifier, ...rest] = name.slice(0, dot).split(':');
   const inner = name.slice(dot + 1);
-  const param = indexer.supportedParameter(type, code);
+  const param = parameters.supportedParameter(type, code);
   if (!param || param.type !== 'reference' || rest.length > 0) {
     throw new SearchParseError(name, `${name}: ${code} is not a reference parameter of ${type}`);
   }
@@ -492,7 +481,7 @@ function parseChain(
       (t) =>
         innerCode === '_id' ||
         innerCode === '_lastUpdated' ||
-        indexer.supportedParameter(t, innerCode),
+        parameters.supportedParameter(t, innerCode),
     );
     if (candidates.length !== 1) {
       throw new SearchParseError(
@@ -506,7 +495,7 @@ function parseChain(
   }
   let condition: SearchCondition;
   try {
-    condition = parseCondition(targetType, inner, value, indexer, definitions, false);
+    condition = parseCondition(targetType, inner, value, parameters, definitions, false);
   } catch (error) {
     if (error instanceof SearchParseError) throw new SearchParseError(name, error.message);
     throw error;

@@ -1,5 +1,4 @@
 import { DataSource } from 'typeorm';
-import { FhirDefinitions } from '../fhir/fhir-definitions.service';
 import { INDEX_TABLES, SearchIndexBatch } from './search-index-batch';
 import { SearchIndexer } from './search-indexer';
 
@@ -15,10 +14,9 @@ export interface ReindexProgress {
  */
 export async function reindexAll(
   dataSource: DataSource,
-  definitions: FhirDefinitions,
+  indexer: SearchIndexer,
   options: { batchSize?: number; onBatch?: (progress: ReindexProgress) => void } = {},
 ): Promise<ReindexProgress> {
-  const indexer = new SearchIndexer(definitions);
   const batchSize = options.batchSize ?? 1000;
   const progress: ReindexProgress = { versions: 0, lastSeq: '0' };
   for (;;) {

@@ -8,36 +8,7 @@ import {
   TokenValue,
 } from './search-query';
 import { normalizeString } from './search-values';
-
-/** Positional parameters of one SQL statement, numbered as they are added. */
-export class SqlParams {
-  readonly values: unknown[] = [];
-
-  constructor(initial: unknown[] = []) {
-    this.values.push(...initial);
-  }
-
-  /** Adds a value and returns its placeholder (`$n`). */
-  add(value: unknown): string {
-    this.values.push(value);
-    return `$${this.values.length}`;
-  }
-}
-
-/**
- * Which version of a referenced resource a chained parameter looks at: the current one for
- * REST search, the one as of the export's transaction time (a placeholder) for `_typeFilter`.
- */
-export type VersionScope = { asOf?: string };
-
-/** SQL selecting the versions of `alias` that `scope` sees, deleted ones left out. */
-export function versionScopeSql(alias: string, scope: VersionScope): string {
-  if (scope.asOf === undefined) return `${alias}.superseded_at IS NULL AND NOT ${alias}.deleted`;
-  return (
-    `NOT ${alias}.deleted AND ${alias}.last_updated <= ${scope.asOf} AND ` +
-    `(${alias}.superseded_at IS NULL OR ${alias}.superseded_at > ${scope.asOf})`
-  );
-}
+import { SqlParams, VersionScope, versionScopeSql } from '../database/resource-sql';
 
 let aliasCounter = 0;
 

@@ -5,8 +5,8 @@ import type { NextFunction, Request, Response } from 'express';
 import { baseUrlOf } from '../common/base-url';
 import { FhirErrorCode, FhirException } from '../common/fhir-exception';
 import { AppConfig } from '../config/app-config';
-import { prefersLenient } from '../resources/fhir-request';
-import { sendFhirResponse } from '../resources/fhir-response';
+import { prefersLenient } from '../common/fhir-request';
+import { sendFhirResponse } from '../common/fhir-response';
 import { queryPairs } from './search-query';
 import { SearchContext, SearchService } from './search.service';
 

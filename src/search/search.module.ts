@@ -1,13 +1,23 @@
 import { Module } from '@nestjs/common';
-import { ResourcesModule } from '../resources/resources.module';
+import { PostgresSearchRepository } from './postgres-search.repository';
+import { SearchIndexer } from './search-indexer';
+import { SearchParameters } from './search-parameters';
 import { SearchController } from './search.controller';
+import { SearchRepository } from './search.repository';
 import { SearchService } from './search.service';
 
-/** FHIR search over the index the resource store writes (`GET /{type}`, `POST /{type}/_search`). */
+/**
+ * FHIR search: the supported parameters, the index rows each stored version gets (written by
+ * the resource store), and type-level search over them (`GET /{type}`, `POST /{type}/_search`).
+ */
 @Module({
-  imports: [ResourcesModule],
   controllers: [SearchController],
-  providers: [SearchService],
-  exports: [SearchService],
+  providers: [
+    SearchParameters,
+    SearchIndexer,
+    { provide: SearchRepository, useClass: PostgresSearchRepository },
+    SearchService,
+  ],
+  exports: [SearchParameters, SearchIndexer],
 })
 export class SearchModule {}

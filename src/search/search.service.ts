@@ -1,8 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { FhirException } from '../common/fhir-exception';
-import { FhirDefinitions } from '../fhir/fhir-definitions.service';
-import { FhirResponse } from '../resources/fhir-response';
-import { ResourceRepository, SearchCursor, SearchRow } from '../resources/resource.repository';
+import { FhirResponse } from '../common/fhir-response';
 import {
   CURSOR_PARAMETER,
   DEFAULT_COUNT,
@@ -10,6 +8,8 @@ import {
   parseSearchQuery,
   SearchSort,
 } from './search-query';
+import { SearchParameters } from './search-parameters';
+import { SearchCursor, SearchRepository, SearchRow } from './search.repository';
 
 /** What a search needs to know about the request beyond its parameters. */
 export interface SearchContext {
@@ -27,8 +27,8 @@ export interface SearchContext {
 @Injectable()
 export class SearchService {
   constructor(
-    private readonly repository: ResourceRepository,
-    private readonly definitions: FhirDefinitions,
+    private readonly repository: SearchRepository,
+    private readonly parameters: SearchParameters,
   ) {}
 
   /** Searches `type` with decoded query (and, for POST `_search`, form) parameters. */
@@ -37,16 +37,16 @@ export class SearchService {
     pairs: readonly [string, string][],
     context: SearchContext,
   ): Promise<FhirResponse> {
-    if (!this.definitions.isResourceType(type)) {
+    if (!this.parameters.definitions.isResourceType(type)) {
       throw FhirException.notFound(`Unknown resource type ${type}`);
     }
-    const search = parseSearchQuery(type, pairs, this.definitions, { lenient: context.lenient });
+    const search = parseSearchQuery(type, pairs, this.parameters, { lenient: context.lenient });
     const count = search.summaryCount ? 0 : (search.count ?? DEFAULT_COUNT);
     const after =
       search.cursor === undefined ? undefined : decodeCursor(search.cursor, search.sort);
     const wantTotal =
       search.summaryCount || search.total === 'accurate' || search.total === 'estimate';
-    const total = wantTotal ? await this.repository.searchCount(search) : undefined;
+    const total = wantTotal ? await this.repository.count(search) : undefined;
     // One extra row tells whether there is a next page.
     const rows =
       count === 0 ? [] : await this.repository.search({ search, limit: count + 1, after });

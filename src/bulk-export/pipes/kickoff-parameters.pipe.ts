@@ -3,6 +3,7 @@ import type { Request } from 'express';
 import { FhirException } from '../../common/fhir-exception';
 import { FhirDefinitions } from '../../fhir/fhir-definitions.service';
 import { PatientCompartment } from '../../fhir/patient-compartment.service';
+import { SearchParameters } from '../../search/search-parameters';
 import { parseSearchQuery } from '../../search/search-query';
 import { ExportLevel, ExportRequest } from '../export-request';
 import { parseExportHeaders } from './export-headers.pipe';
@@ -45,6 +46,7 @@ export class ExportParametersPipe implements PipeTransform<RawKickoff, ExportReq
   constructor(
     private readonly definitions: FhirDefinitions,
     private readonly compartment: PatientCompartment,
+    private readonly searchParameters: SearchParameters,
   ) {}
 
   transform(raw: RawKickoff): ExportRequest {
@@ -87,7 +89,7 @@ export class ExportParametersPipe implements PipeTransform<RawKickoff, ExportReq
     for (const filter of request.typeFilters) {
       const text = `${filter.type}?${filter.query}`;
       try {
-        const parsed = parseSearchQuery(filter.type, filter.query, this.definitions, {
+        const parsed = parseSearchQuery(filter.type, filter.query, this.searchParameters, {
           lenient: request.lenient,
           context: 'filter',
         });

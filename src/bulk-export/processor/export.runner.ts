@@ -6,14 +6,14 @@ import { FhirErrorCode, FhirException } from '../../common/fhir-exception';
 import { internalError } from '../../common/internal-error';
 import { FhirDefinitions } from '../../fhir/fhir-definitions.service';
 import { PatientCompartment } from '../../fhir/patient-compartment.service';
+import { ndjsonFromRows } from '../read/copy-ndjson';
 import {
   ExportPageQuery,
+  ExportReadRepository,
   NdjsonPage,
   ProvenanceAssociation,
   ProvenancePageQuery,
-  ResourceRepository,
-} from '../../resources/resource.repository';
-import { ndjsonFromRows } from '../../resources/copy-ndjson';
+} from '../read/export-read.repository';
 import { GroupMembers } from '../group-members.service';
 import { ExportJobService } from '../job/export-job.service';
 import {
@@ -69,7 +69,7 @@ export class ExportRunner {
 
   constructor(
     private readonly jobs: ExportJobService,
-    private readonly resources: ResourceRepository,
+    private readonly reads: ExportReadRepository,
     private readonly sink: ExportSink,
     private readonly definitions: FhirDefinitions,
     private readonly compartment: PatientCompartment,
@@ -306,7 +306,7 @@ export class ExportRunner {
       typeFiltersOf(job, type).length > 0;
     // One grouped query for the plain types; a system export used to spend ~0.7 s on ~146
     // one-type counts.
-    const counts = await this.resources.exportCounts({
+    const counts = await this.reads.counts({
       ...filters,
       types: types.filter((type) => !filtered(type)),
     });
@@ -315,8 +315,8 @@ export class ExportRunner {
       counts.set(
         type,
         provenance
-          ? await this.resources.provenanceCount(provenance)
-          : await this.resources.exportCount({
+          ? await this.reads.provenanceCount(provenance)
+          : await this.reads.count({
               ...filters,
               typeFilters: typeFiltersOf(job, type),
               type,
@@ -341,10 +341,10 @@ export class ExportRunner {
     const limit = this.config.EXPORT_PAGE_SIZE;
     const provenance = this.provenanceQuery(job, types, filters, type);
     const query = { ...filters, typeFilters: typeFiltersOf(job, type), type, afterSeq, limit };
-    if (!provenance && !subset) return this.resources.exportPageNdjson(query);
+    if (!provenance && !subset) return this.reads.pageNdjson(query);
     const rows = provenance
-      ? await this.resources.provenancePage({ ...provenance, afterSeq, limit })
-      : await this.resources.exportPage(query);
+      ? await this.reads.provenancePage({ ...provenance, afterSeq, limit })
+      : await this.reads.page(query);
     return subset
       ? ndjsonFromRows(rows, (r) => subsetResource(r.content, subset))
       : ndjsonFromRows(rows);

@@ -1,7 +1,7 @@
 import { escapeLiteral, PoolClient } from 'pg';
 import { prepareValue } from 'pg/lib/utils';
 import { to as copyTo } from 'pg-copy-streams';
-import type { ExportRow, NdjsonPage } from './resource.repository';
+import type { ExportRow, NdjsonPage } from './export-read.repository';
 
 /**
  * Runs `SELECT seq, content …` (with `$n` placeholders for `values`) as
