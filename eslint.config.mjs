@@ -13,6 +13,7 @@ export default tseslint.config(
       'openapi/**',
       'test/generated/**',
       'eslint.config.mjs',
+      '.dependency-cruiser.cjs',
     ],
   },
   eslint.configs.recommended,

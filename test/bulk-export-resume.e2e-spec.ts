@@ -1,10 +1,7 @@
 import request from 'supertest';
 import { DataSource } from 'typeorm';
-import {
-  ExportCheckpoint,
-  ExportJobLocation,
-  ExportJobStatus,
-} from '../src/bulk-export/job/export-job.entity';
+import { ExportCheckpoint, ExportJobStatus } from '../src/bulk-export/job/export-job.entity';
+import { ExportLocation } from '../src/bulk-export/storage/export-sink';
 import { WriterCheckpoint } from '../src/bulk-export/ndjson/rotating-ndjson.writer';
 import { ExportRunner } from '../src/bulk-export/processor/export.runner';
 import { ExportReadRepository } from '../src/bulk-export/read/export-read.repository';
@@ -38,7 +35,7 @@ const TYPES = ['Observation', 'Patient'];
 interface JobRow {
   status: ExportJobStatus;
   checkpoint: ExportCheckpoint;
-  location: ExportJobLocation;
+  location: ExportLocation;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -96,7 +93,7 @@ describe('$export crash-resume with worker processes killed by kill -9', () => {
     return row;
   }
 
-  async function storedBytes(location: ExportJobLocation, type: string): Promise<number> {
+  async function storedBytes(location: ExportLocation, type: string): Promise<number> {
     const container = testBlobService().getContainerClient(location.container);
     let bytes = 0;
     for await (const blob of container.listBlobsFlat({ prefix: `${location.prefix}${type}-` })) {
@@ -105,7 +102,7 @@ describe('$export crash-resume with worker processes killed by kill -9', () => {
     return bytes;
   }
 
-  async function committedBlockIds(location: ExportJobLocation, file: string): Promise<string[]> {
+  async function committedBlockIds(location: ExportLocation, file: string): Promise<string[]> {
     const blob = testBlobService()
       .getContainerClient(location.container)
       .getBlockBlobClient(location.prefix + file);

@@ -12,6 +12,7 @@ import {
   folderPrefix,
 } from '../src/bulk-export/storage/export-sink';
 import { FilesystemSink } from '../src/bulk-export/storage/filesystem.sink';
+import { FhirErrorCode, FhirException } from '../src/common/fhir-exception';
 import {
   maxFileBytesFromMegabytes,
   RotatingNdjsonWriter,
@@ -117,6 +118,17 @@ describe.each(sinks)('export storage on $label', (under) => {
     return readText(await sink.read(location, name));
   }
 
+  /** Whether the sink can still serve the file (a gone file reads as a FHIR 404). */
+  async function exists(location: ExportLocation, name: string): Promise<boolean> {
+    try {
+      await text(location, name);
+      return true;
+    } catch (error) {
+      if (error instanceof FhirException && error.code === FhirErrorCode.NotFound) return false;
+      throw error;
+    }
+  }
+
   function writer(location: ExportLocation, resume?: WriterCheckpoint) {
     return new RotatingNdjsonWriter({
       sink,
@@ -140,14 +152,13 @@ describe.each(sinks)('export storage on $label', (under) => {
       'Patient-2.ndjson',
       'Patient-3.ndjson',
     ]);
-    expect(await sink.exists(location, 'Patient-4.ndjson')).toBe(false);
+    expect(await exists(location, 'Patient-4.ndjson')).toBe(false);
     let next = 0;
     for (const [index, file] of files.entries()) {
       const content = await text(location, file.name);
       const expected = lines.slice(next, next + file.lines);
       expect(content).toBe(expected.join(''));
       expect(idsOf(content)).toHaveLength(file.lines);
-      expect(await sink.size(location, file.name)).toBe(file.bytes);
       expect(Buffer.byteLength(content)).toBe(file.bytes);
       if (index < files.length - 1) {
         // Closed files passed the limit, by no more than their last line.
@@ -175,8 +186,8 @@ describe.each(sinks)('export storage on $label', (under) => {
     expect(await text(mine, 'Patient-1.ndjson')).toBe(patientLines(2).join(''));
     await sink.deleteAll(mine);
 
-    expect(await sink.exists(mine, 'Patient-1.ndjson')).toBe(false);
-    expect(await sink.exists(other, 'Patient-1.ndjson')).toBe(true);
+    expect(await exists(mine, 'Patient-1.ndjson')).toBe(false);
+    expect(await exists(other, 'Patient-1.ndjson')).toBe(true);
   });
 
   it('deletes a whole default container, and tolerates deleting it twice', async () => {
@@ -189,8 +200,8 @@ describe.each(sinks)('export storage on $label', (under) => {
 
     await sink.deleteAll(location);
     await sink.deleteAll(location);
-    expect(await sink.exists(location, 'Patient-1.ndjson')).toBe(false);
-    expect(await sink.exists(location, 'Patient-2.ndjson')).toBe(false);
+    expect(await exists(location, 'Patient-1.ndjson')).toBe(false);
+    expect(await exists(location, 'Patient-2.ndjson')).toBe(false);
   });
 
   it('resumes after a crash with every line exactly once', async () => {

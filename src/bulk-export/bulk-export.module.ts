@@ -14,7 +14,7 @@ import { ExportStatusService } from './export-status.service';
 import { GroupMembers } from './group-members.service';
 import { ExportJobEntity } from './job/export-job.entity';
 import { ExportJobService } from './job/export-job.service';
-import { ExportProcessor } from './processor/export.processor';
+import { ExportProcessor, exportProcessorFor } from './processor/export.processor';
 import { ExportRunner } from './processor/export.runner';
 import { ExportReadRepository } from './read/export-read.repository';
 import { PostgresExportReadRepository } from './read/postgres-export-read.repository';
@@ -42,7 +42,7 @@ export class BulkExportModule {
       providers.push(
         { provide: ExportReadRepository, useClass: PostgresExportReadRepository },
         ExportRunner,
-        ExportProcessor,
+        { provide: ExportProcessor, useClass: exportProcessorFor(config) },
       );
     }
     return {

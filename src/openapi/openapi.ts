@@ -1,6 +1,6 @@
 import { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
-import { BULK_DATA_TAG } from './export-api.decorators';
+import { BULK_DATA_TAG } from './openapi-tags';
 import { RESOURCE_SCHEMA, RESOURCE_SCHEMA_NAME } from './fhir-api.decorators';
 import { ExportManifestDto, OperationOutcomeDto, ParametersDto } from './schemas.dto';
 

@@ -1,13 +1,13 @@
-import { Controller, Get, HttpCode, Post, Req, Res } from '@nestjs/common';
+import { Controller, Req } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
-import type { Request, Response } from 'express';
+import type { Request } from 'express';
 import { AppConfig } from '../../config/app-config';
 import { baseUrlOf } from '../../common/base-url';
+import { BULK_DATA_TAG } from '../../openapi/openapi-tags';
 import { ExportKickoffService } from '../export-kickoff.service';
 import { ExportRequest } from '../export-request';
-import { ExportHeaders, ExportHeadersPipe, KickoffHeaders } from '../pipes/export-headers.pipe';
-import { ExportParametersPipe, KickoffParameters } from '../pipes/kickoff-parameters.pipe';
-import { BULK_DATA_TAG, ApiExportKickoff } from '../../openapi/export-api.decorators';
+import { Kickoff } from '../pipes/kickoff-parameters.pipe';
+import { KickoffRoute } from './export-api.decorators';
 
 /**
  * Bulk Data IG "Bulk Data Kick-off Request" at system, Patient and Group level, by GET
@@ -21,81 +21,39 @@ export class ExportKickoffController {
     private readonly config: AppConfig,
   ) {}
 
-  @Get('\\$export')
-  @ApiExportKickoff('system', 'GET')
-  @HttpCode(202)
-  async systemGet(
-    @KickoffHeaders(ExportHeadersPipe) _headers: ExportHeaders,
-    @KickoffParameters(ExportParametersPipe) request: ExportRequest,
-    @Req() req: Request,
-    @Res({ passthrough: true }) res: Response,
-  ): Promise<void> {
-    await this.accept(request, req, res);
+  @KickoffRoute('system', 'GET')
+  systemGet(@Kickoff() request: ExportRequest, @Req() req: Request): Promise<void> {
+    return this.accept(request, req);
   }
 
-  @Get('Patient/\\$export')
-  @ApiExportKickoff('patient', 'GET')
-  @HttpCode(202)
-  async patientGet(
-    @KickoffHeaders(ExportHeadersPipe) _headers: ExportHeaders,
-    @KickoffParameters(ExportParametersPipe) request: ExportRequest,
-    @Req() req: Request,
-    @Res({ passthrough: true }) res: Response,
-  ): Promise<void> {
-    await this.accept(request, req, res);
+  @KickoffRoute('patient', 'GET')
+  patientGet(@Kickoff() request: ExportRequest, @Req() req: Request): Promise<void> {
+    return this.accept(request, req);
   }
 
-  @Get('Group/:id/\\$export')
-  @ApiExportKickoff('group', 'GET')
-  @HttpCode(202)
-  async groupGet(
-    @KickoffHeaders(ExportHeadersPipe) _headers: ExportHeaders,
-    @KickoffParameters(ExportParametersPipe) request: ExportRequest,
-    @Req() req: Request,
-    @Res({ passthrough: true }) res: Response,
-  ): Promise<void> {
-    await this.accept(request, req, res);
+  @KickoffRoute('group', 'GET')
+  groupGet(@Kickoff() request: ExportRequest, @Req() req: Request): Promise<void> {
+    return this.accept(request, req);
   }
 
-  @Post('\\$export')
-  @ApiExportKickoff('system', 'POST')
-  @HttpCode(202)
-  async systemPost(
-    @KickoffHeaders(ExportHeadersPipe) _headers: ExportHeaders,
-    @KickoffParameters(ExportParametersPipe) request: ExportRequest,
-    @Req() req: Request,
-    @Res({ passthrough: true }) res: Response,
-  ): Promise<void> {
-    await this.accept(request, req, res);
+  @KickoffRoute('system', 'POST')
+  systemPost(@Kickoff() request: ExportRequest, @Req() req: Request): Promise<void> {
+    return this.accept(request, req);
   }
 
-  @Post('Patient/\\$export')
-  @ApiExportKickoff('patient', 'POST')
-  @HttpCode(202)
-  async patientPost(
-    @KickoffHeaders(ExportHeadersPipe) _headers: ExportHeaders,
-    @KickoffParameters(ExportParametersPipe) request: ExportRequest,
-    @Req() req: Request,
-    @Res({ passthrough: true }) res: Response,
-  ): Promise<void> {
-    await this.accept(request, req, res);
+  @KickoffRoute('patient', 'POST')
+  patientPost(@Kickoff() request: ExportRequest, @Req() req: Request): Promise<void> {
+    return this.accept(request, req);
   }
 
-  @Post('Group/:id/\\$export')
-  @ApiExportKickoff('group', 'POST')
-  @HttpCode(202)
-  async groupPost(
-    @KickoffHeaders(ExportHeadersPipe) _headers: ExportHeaders,
-    @KickoffParameters(ExportParametersPipe) request: ExportRequest,
-    @Req() req: Request,
-    @Res({ passthrough: true }) res: Response,
-  ): Promise<void> {
-    await this.accept(request, req, res);
+  @KickoffRoute('group', 'POST')
+  groupPost(@Kickoff() request: ExportRequest, @Req() req: Request): Promise<void> {
+    return this.accept(request, req);
   }
 
-  private async accept(request: ExportRequest, req: Request, res: Response): Promise<void> {
+  private async accept(request: ExportRequest, req: Request): Promise<void> {
     const base = baseUrlOf(req, this.config);
     const id = await this.kickoff.kickOff(request, `${base}${req.originalUrl}`, '');
-    res.setHeader('Content-Location', `${base}/_operations/export/${id}`);
+    req.res!.setHeader('Content-Location', `${base}/_operations/export/${id}`);
   }
 }

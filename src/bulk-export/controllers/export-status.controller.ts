@@ -8,12 +8,8 @@ import { baseUrlOf } from '../../common/base-url';
 import { FHIR_JSON, FHIR_NDJSON } from '../../common/fhir-content-types';
 import { ExportCancelService } from '../export-cancel.service';
 import { ExportStatusService } from '../export-status.service';
-import {
-  BULK_DATA_TAG,
-  ApiExportCancel,
-  ApiExportFile,
-  ApiExportStatus,
-} from '../../openapi/export-api.decorators';
+import { BULK_DATA_TAG } from '../../openapi/openapi-tags';
+import { ApiExportCancel, ApiExportFile, ApiExportStatus } from './export-api.decorators';
 
 /** Bulk Data IG: "Bulk Data Status Request", "Bulk Data Delete Request" and output file download. */
 @ApiTags(BULK_DATA_TAG)

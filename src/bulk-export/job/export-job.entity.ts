@@ -1,14 +1,9 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
 import type { ExportLevel, ExportRequest } from '../export-request';
 import type { OperationOutcome } from '../../common/operation-outcome';
+import type { ExportLocation } from '../storage/export-sink';
 
 export type ExportJobStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
-
-/** Where a job's files go: a container and a folder prefix inside it ('' or 'yyyyMMddTHHmmss-id/'). */
-export interface ExportJobLocation {
-  container: string;
-  prefix: string;
-}
 
 /** One file of the manifest's `output` or `error` array. */
 export interface ExportManifestFile {
@@ -53,7 +48,6 @@ export interface ExportCheckpoint {
    */
   runId?: string;
   types?: Record<string, TypeCheckpoint>;
-  errorFiles?: ExportedFile[];
 }
 
 export interface ExportProgress {
@@ -102,7 +96,7 @@ export class ExportJobEntity {
   status!: ExportJobStatus;
 
   @Column('jsonb')
-  location!: ExportJobLocation;
+  location!: ExportLocation;
 
   @Column('jsonb')
   checkpoint!: ExportCheckpoint;

@@ -167,11 +167,6 @@ export class ExportJobService {
     return this.jobs.findOne({ where: { id } });
   }
 
-  async status(id: string): Promise<ExportJobEntity['status'] | null> {
-    const job = await this.jobs.findOne({ where: { id }, select: { status: true } });
-    return job?.status ?? null;
-  }
-
   /**
    * Claims a queued or running job for a new run (queued → running) and returns the checkpoint
    * to resume from, read in the same statement. The claim fences off every earlier run: a

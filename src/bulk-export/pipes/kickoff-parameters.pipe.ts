@@ -6,7 +6,7 @@ import { PatientCompartment } from '../../fhir/patient-compartment.service';
 import { SearchParameters } from '../../search/search-parameters';
 import { parseSearchQuery } from '../../search/search-query';
 import { ExportLevel, ExportRequest } from '../export-request';
-import { parseExportHeaders } from './export-headers.pipe';
+import { parseExportHeaders } from './export-headers';
 import { parseExportParameters, parseExportQuery } from './export-parameters.pipe';
 
 /** The raw kick-off input: which endpoint, GET query or POST body, and the Prefer handling. */
@@ -24,8 +24,8 @@ function levelOf(req: Request): ExportLevel {
 }
 
 /**
- * Collects the kick-off input of a `$export` request for {@link ExportParametersPipe}.
- * Lenient handling is read from `Prefer` (validated separately by ExportHeadersPipe).
+ * Collects the kick-off input of a `$export` request for {@link ExportParametersPipe}, after
+ * checking its `Accept` and `Prefer` headers (which also say whether handling is lenient).
  */
 export const KickoffParameters = createParamDecorator((_: unknown, ctx: ExecutionContext) => {
   const req = ctx.switchToHttp().getRequest<Request>();
@@ -39,6 +39,9 @@ export const KickoffParameters = createParamDecorator((_: unknown, ctx: Executio
     input: req.method === 'POST' ? (req.body as unknown) : req.query,
   } satisfies RawKickoff;
 });
+
+/** The validated {@link ExportRequest} of a kick-off handler: headers, then parameters. */
+export const Kickoff = (): ParameterDecorator => KickoffParameters(ExportParametersPipe);
 
 /** Validates kick-off parameters of either form into one normalized {@link ExportRequest}. */
 @Injectable()

@@ -1,8 +1,8 @@
 import { OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
-import { Logger, OnApplicationBootstrap } from '@nestjs/common';
-import { Job } from 'bullmq';
+import { Injectable, Logger, OnApplicationBootstrap, Type } from '@nestjs/common';
+import { Job, WorkerOptions } from 'bullmq';
 import { operationOutcome } from '../../common/operation-outcome';
-import { exportWorkerOptions } from '../../config/export-worker-options';
+import { AppConfig } from '../../config/app-config';
 import { EXPORT_QUEUE, ExportQueuePayload } from '../export-queue';
 import { ExportJobService } from '../job/export-job.service';
 import { ExportRunner } from './export.runner';
@@ -11,7 +11,7 @@ import { ExportRunner } from './export.runner';
  * BullMQ worker of the export queue. A worker killed mid-job leaves its BullMQ job stalled;
  * BullMQ hands it to another worker, whose runner resumes from the job's checkpoint.
  */
-@Processor(EXPORT_QUEUE, exportWorkerOptions())
+@Injectable()
 export class ExportProcessor extends WorkerHost implements OnApplicationBootstrap {
   private readonly logger = new Logger(ExportProcessor.name);
 
@@ -51,4 +51,26 @@ export class ExportProcessor extends WorkerHost implements OnApplicationBootstra
         this.logger.error({ err, exportId }, 'could not record the failure of an export');
       });
   }
+}
+
+/** BullMQ worker options of the export queue from this process's configuration. */
+export function exportWorkerOptions(config: AppConfig): Partial<WorkerOptions> {
+  return {
+    concurrency: config.EXPORT_WORKER_CONCURRENCY,
+    lockDuration: config.EXPORT_LOCK_MS,
+    stalledInterval: config.EXPORT_LOCK_MS,
+    // A stalled export resumes from its checkpoint, so being handed over is safe.
+    maxStalledCount: 10,
+  };
+}
+
+/**
+ * {@link ExportProcessor} registered on the export queue with `config`'s worker options.
+ * `@nestjs/bullmq` reads them from the class's `@Processor` metadata, which exists before DI
+ * does, so each configuration gets its own subclass rather than options read at import time.
+ */
+export function exportProcessorFor(config: AppConfig): Type<ExportProcessor> {
+  @Processor(EXPORT_QUEUE, exportWorkerOptions(config))
+  class ConfiguredExportProcessor extends ExportProcessor {}
+  return ConfiguredExportProcessor;
 }

@@ -106,15 +106,6 @@ export class AzureBlobSink extends ExportSink {
     return response.readableStreamBody;
   }
 
-  async size(location: ExportLocation, fileName: string): Promise<number> {
-    const properties = await this.blob(location, fileName).getProperties();
-    return properties.contentLength ?? 0;
-  }
-
-  exists(location: ExportLocation, fileName: string): Promise<boolean> {
-    return this.blob(location, fileName).exists();
-  }
-
   async deleteAll(location: ExportLocation): Promise<void> {
     const container = this.container(location);
     if (location.prefix === '') {

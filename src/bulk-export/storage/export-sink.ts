@@ -50,10 +50,6 @@ export abstract class ExportSink {
   /** Rejects with a 404 FhirException ({@link fileGone}) when the file is not in storage. */
   abstract read(location: ExportLocation, fileName: string): Promise<NodeJS.ReadableStream>;
 
-  abstract size(location: ExportLocation, fileName: string): Promise<number>;
-
-  abstract exists(location: ExportLocation, fileName: string): Promise<boolean>;
-
   /** Removes every file of the location: the whole container when the prefix is '', else the folder. */
   abstract deleteAll(location: ExportLocation): Promise<void>;
 

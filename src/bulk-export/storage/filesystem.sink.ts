@@ -1,4 +1,4 @@
-import { FileHandle, mkdir, open, rm, stat } from 'node:fs/promises';
+import { FileHandle, mkdir, open, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { BlockQueue } from './block-queue';
 import {
@@ -85,19 +85,6 @@ export class FilesystemSink extends ExportSink {
       throw error;
     });
     return handle.createReadStream();
-  }
-
-  async size(location: ExportLocation, fileName: string): Promise<number> {
-    return (await stat(this.path(location, fileName))).size;
-  }
-
-  async exists(location: ExportLocation, fileName: string): Promise<boolean> {
-    try {
-      return (await stat(this.path(location, fileName))).isFile();
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
-      throw error;
-    }
   }
 
   async deleteAll(location: ExportLocation): Promise<void> {

@@ -1,5 +1,3 @@
-import { createParamDecorator, ExecutionContext, Injectable, PipeTransform } from '@nestjs/common';
-import type { Request } from 'express';
 import { FhirException } from '../../common/fhir-exception';
 
 export interface ExportHeaders {
@@ -86,21 +84,4 @@ export function parseExportHeaders(headers: RequestHeaders): ExportHeaders {
     );
   }
   return { lenient: handling === 'lenient' };
-}
-
-/**
- * All request headers as a handler parameter. Nest's own `@Headers()` takes no pipes, so the
- * kick-off handlers use `@KickoffHeaders(ExportHeadersPipe) headers: ExportHeaders`.
- */
-export const KickoffHeaders = createParamDecorator(
-  (_: unknown, ctx: ExecutionContext): RequestHeaders =>
-    ctx.switchToHttp().getRequest<Request>().headers,
-);
-
-/** Nest pipe running {@link parseExportHeaders}; see {@link KickoffHeaders}. */
-@Injectable()
-export class ExportHeadersPipe implements PipeTransform<RequestHeaders, ExportHeaders> {
-  transform(headers: RequestHeaders): ExportHeaders {
-    return parseExportHeaders(headers);
-  }
 }

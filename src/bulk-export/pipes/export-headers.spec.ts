@@ -1,15 +1,5 @@
-import { Controller, Get, INestApplication } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
-import request from 'supertest';
 import { FhirErrorCode, FhirException } from '../../common/fhir-exception';
-import { FhirExceptionFilter } from '../../common/fhir-exception.filter';
-import {
-  ExportHeaders,
-  ExportHeadersPipe,
-  KickoffHeaders,
-  parseExportHeaders,
-  RequestHeaders,
-} from './export-headers.pipe';
+import { parseExportHeaders, RequestHeaders } from './export-headers';
 
 const ok = { accept: 'application/fhir+json', prefer: 'respond-async' };
 
@@ -101,55 +91,5 @@ describe('parseExportHeaders', () => {
   it('rejects contradictory handling preferences', () => {
     const error = rejection({ ...ok, prefer: 'respond-async, handling=strict, handling=lenient' });
     expect(error.message).toContain('both handling=strict and handling=lenient');
-  });
-
-  it('is usable as a Nest pipe', () => {
-    expect(
-      new ExportHeadersPipe().transform({ ...ok, prefer: 'respond-async, handling=lenient' }),
-    ).toEqual({
-      lenient: true,
-    });
-  });
-});
-
-@Controller()
-class ProbeController {
-  @Get('probe')
-  probe(@KickoffHeaders(ExportHeadersPipe) headers: ExportHeaders): ExportHeaders {
-    return headers;
-  }
-}
-
-describe('KickoffHeaders with ExportHeadersPipe in a Nest app', () => {
-  let app: INestApplication;
-
-  beforeAll(async () => {
-    const moduleRef = await Test.createTestingModule({ controllers: [ProbeController] }).compile();
-    app = moduleRef.createNestApplication({ logger: false });
-    app.useGlobalFilters(new FhirExceptionFilter());
-    await app.init();
-  });
-
-  afterAll(() => app.close());
-
-  it('hands the handler the parsed headers', async () => {
-    const response = await request(app.getHttpServer())
-      .get('/probe')
-      .set('Accept', 'application/fhir+json')
-      .set('Prefer', 'respond-async, handling=lenient')
-      .expect(200);
-    expect(response.body).toEqual({ lenient: true });
-  });
-
-  it('answers 400 with an OperationOutcome naming the header', async () => {
-    const response = await request(app.getHttpServer())
-      .get('/probe')
-      .set('Accept', 'text/html')
-      .set('Prefer', 'respond-async')
-      .expect(400);
-    expect(JSON.parse(response.text)).toMatchObject({
-      resourceType: 'OperationOutcome',
-      issue: [{ severity: 'error', code: 'invalid', expression: ['Accept'] }],
-    });
   });
 });

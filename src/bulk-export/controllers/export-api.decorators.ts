@@ -1,4 +1,4 @@
-import { applyDecorators } from '@nestjs/common';
+import { applyDecorators, Get, HttpCode, Post } from '@nestjs/common';
 import {
   ApiBody,
   ApiConsumes,
@@ -9,11 +9,8 @@ import {
   ApiResponse,
   getSchemaPath,
 } from '@nestjs/swagger';
-import type { ExportLevel } from '../bulk-export/export-request';
-import { ExportManifestDto, OperationOutcomeDto, ParametersDto } from './schemas.dto';
-
-/** Tag grouping the Bulk Data operations in the document and the Swagger UI. */
-export const BULK_DATA_TAG = 'Bulk Data export';
+import { ExportManifestDto, OperationOutcomeDto, ParametersDto } from '../../openapi/schemas.dto';
+import type { ExportLevel } from '../export-request';
 
 const IG = 'https://hl7.org/fhir/uv/bulkdata/export.html';
 
@@ -25,14 +22,21 @@ function operationOutcome(status: number, description: string): MethodDecorator 
   });
 }
 
-const LEVELS: Record<ExportLevel, { path: string; name: string; what: string }> = {
-  system: { path: '/$export', name: 'exportSystem', what: 'every resource the server holds' },
+const LEVELS: Record<ExportLevel, { route: string; path: string; name: string; what: string }> = {
+  system: {
+    route: '\\$export',
+    path: '/$export',
+    name: 'exportSystem',
+    what: 'every resource the server holds',
+  },
   patient: {
+    route: 'Patient/\\$export',
     path: '/Patient/$export',
     name: 'exportPatient',
     what: "every patient's compartment",
   },
   group: {
+    route: 'Group/:id/\\$export',
     path: '/Group/{id}/$export',
     name: 'exportGroup',
     what: "the compartments of the Group's member patients",
@@ -103,13 +107,15 @@ const KICKOFF_QUERY = [
 ];
 
 /**
- * Describes one `$export` kick-off handler (Bulk Data IG, export page "Bulk Data Kick-off
- * Request"): the required headers, the query parameters (GET) or Parameters body (POST) and the
- * 202 with Content-Location.
+ * One `$export` kick-off route (Bulk Data IG, export page "Bulk Data Kick-off Request"): the
+ * level's path for GET or POST, 202 on success, and its OpenAPI description (the required
+ * headers, the query parameters (GET) or Parameters body (POST), the 202 with Content-Location).
  */
-export function ApiExportKickoff(level: ExportLevel, form: 'GET' | 'POST'): MethodDecorator {
-  const { path, name, what } = LEVELS[level];
+export function KickoffRoute(level: ExportLevel, form: 'GET' | 'POST'): MethodDecorator {
+  const { route, path, name, what } = LEVELS[level];
   const decorators: MethodDecorator[] = [
+    form === 'GET' ? Get(route) : Post(route),
+    HttpCode(202),
     ApiOperation({
       operationId: form === 'GET' ? name : `${name}Post`,
       summary: `Kick off a ${level}-level export (${form})`,
