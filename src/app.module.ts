@@ -1,20 +1,17 @@
-import { BullModule } from '@nestjs/bullmq';
 import { DynamicModule, Module } from '@nestjs/common';
-import { LoggerModule } from 'nestjs-pino';
-import { BulkExportModule } from './bulk-export/bulk-export.module';
-import { redisConnection } from './common/redis-connection';
+import { ExportApiModule } from './bulk-export/export-api.module';
+import { ExportWorkerModule } from './bulk-export/export-worker.module';
 import { AppConfig } from './config/app-config';
-import { ConfigModule } from './config/config.module';
-import { DatabaseModule } from './database/database.module';
-import { FhirModule } from './fhir/fhir.module';
+import { CoreModule } from './core.module';
 import { HealthModule } from './health/health.module';
 import { MetadataModule } from './metadata/metadata.module';
 import { ResourcesModule } from './resources/resources.module';
 import { SearchModule } from './search/search.module';
 
 /**
- * The whole server. `ROLE` decides which parts a process runs: `api` serves HTTP,
- * `worker` runs export jobs, `all` (the default) does both.
+ * The HTTP server: the FHIR REST API, search, `$export` and health (`ROLE=api`), plus the
+ * export worker when `ROLE=all` (the default). A `ROLE=worker` process runs
+ * `WorkerModule` instead, which loads none of the HTTP side.
  */
 @Module({})
 export class AppModule {
@@ -22,34 +19,13 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [
-        ConfigModule.forRoot(config),
-        LoggerModule.forRoot({
-          pinoHttp: {
-            level: config.LOG_LEVEL,
-            autoLogging: { ignore: (req) => req.url?.startsWith('/health') ?? false },
-            // Query parameters and driver details of database errors can hold patient data.
-            redact: {
-              paths: [
-                'req.headers.authorization',
-                'err.parameters',
-                'err.query',
-                'err.driverError',
-              ],
-              remove: true,
-            },
-          },
-        }),
-        DatabaseModule,
-        BullModule.forRoot({
-          connection: redisConnection(config.REDIS_URL),
-          prefix: config.QUEUE_PREFIX,
-        }),
-        FhirModule,
+        CoreModule.forRoot(config),
         HealthModule,
         MetadataModule,
         ResourcesModule,
         SearchModule,
-        BulkExportModule.forRoot(config),
+        ExportApiModule,
+        ...(config.ROLE === 'all' ? [ExportWorkerModule.forRoot(config)] : []),
       ],
     };
   }

@@ -1,8 +1,6 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { Logger } from 'nestjs-pino';
-import { createApp } from './app.factory';
-import { AppModule } from './app.module';
 import { ConfigError, loadConfig } from './config/app-config';
 import { migrate } from './database/migrate';
 import { startEmbeddedAzurite } from './bulk-export/storage/embedded-azurite';
@@ -28,8 +26,10 @@ async function main(): Promise<void> {
     embeddedAzurite = azurite.connectionString.replace(/AccountKey=[^;]+/, 'AccountKey=…');
   }
 
+  // Each role loads only its own modules: a worker never loads the HTTP side.
   if (config.ROLE === 'worker') {
-    const context = await NestFactory.createApplicationContext(AppModule.forRoot(config), {
+    const { WorkerModule } = await import('./worker.module');
+    const context = await NestFactory.createApplicationContext(WorkerModule.forRoot(config), {
       bufferLogs: true,
     });
     context.useLogger(context.get(Logger));
@@ -40,6 +40,7 @@ async function main(): Promise<void> {
     return;
   }
 
+  const { createApp } = await import('./app.factory');
   const app = await createApp(config);
   await app.listen(config.PORT);
   app

@@ -1,7 +1,7 @@
 import { Module } from '@nestjs/common';
 import { PostgresSearchRepository } from './postgres-search.repository';
 import { SearchIndexer } from './search-indexer';
-import { SearchParameters } from './search-parameters';
+import { SearchParametersModule } from './search-parameters.module';
 import { SearchController } from './search.controller';
 import { SearchRepository } from './search.repository';
 import { SearchService } from './search.service';
@@ -11,13 +11,13 @@ import { SearchService } from './search.service';
  * the resource store), and type-level search over them (`GET /{type}`, `POST /{type}/_search`).
  */
 @Module({
+  imports: [SearchParametersModule],
   controllers: [SearchController],
   providers: [
-    SearchParameters,
     SearchIndexer,
     { provide: SearchRepository, useClass: PostgresSearchRepository },
     SearchService,
   ],
-  exports: [SearchParameters, SearchIndexer],
+  exports: [SearchParametersModule, SearchIndexer],
 })
 export class SearchModule {}

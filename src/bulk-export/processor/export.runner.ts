@@ -14,7 +14,7 @@ import {
   ProvenanceAssociation,
   ProvenancePageQuery,
 } from '../read/export-read.repository';
-import { GroupMembers } from '../group-members.service';
+import { GroupMembers } from '../read/group-members.service';
 import { ExportJobService } from '../job/export-job.service';
 import {
   ExportCheckpoint,

@@ -1,4 +1,10 @@
-import { inlineParameters, ndjsonFromCopyBinary, ndjsonFromRows } from './copy-ndjson';
+import {
+  CopyBinaryNdjson,
+  inlineParameters,
+  ndjsonFromCopyBinary,
+  ndjsonFromRows,
+} from './copy-ndjson';
+import type { NdjsonPage } from './export-read.repository';
 
 /** PostgreSQL binary COPY output of `(seq bigint, content text)` rows. */
 function copyBinary(rows: [bigint, string][]): Buffer {
@@ -91,5 +97,41 @@ describe('ndjsonFromRows', () => {
 
   it('refuses content with a raw newline', () => {
     expect(() => ndjsonFromRows([{ seq: '1', content: '{"a":\n1}' }])).toThrow(/raw newline/);
+  });
+});
+
+describe('CopyBinaryNdjson', () => {
+  const rows: [bigint, string][] = [
+    [7n, '{"resourceType":"Patient","id":"a"}'],
+    [9n, `{"resourceType":"Observation","note":"${'x'.repeat(300)}"}`],
+    [12n, '{"resourceType":"Patient","id":"é"}'],
+  ];
+  const whole = ndjsonFromCopyBinary(copyBinary(rows));
+  const plain = (page: NdjsonPage) => ({ ...page, ndjson: page.ndjson.toString('utf8') });
+
+  it('gives the same page however the output is split into chunks', () => {
+    const copy = copyBinary(rows);
+    for (let size = 1; size <= 40; size++) {
+      const framer = new CopyBinaryNdjson();
+      for (let at = 0; at < copy.length; at += size) framer.push(copy.subarray(at, at + size));
+      expect(plain(framer.finish())).toEqual(plain(whole));
+    }
+    for (let cut = 1; cut < copy.length; cut++) {
+      const framer = new CopyBinaryNdjson();
+      framer.push(copy.subarray(0, cut));
+      framer.push(copy.subarray(cut));
+      expect(plain(framer.finish())).toEqual(plain(whole));
+    }
+  });
+
+  it('refuses output cut off before its trailer, or continuing after it', () => {
+    const copy = copyBinary(rows);
+    const cut = new CopyBinaryNdjson();
+    cut.push(copy.subarray(0, copy.length - 2));
+    expect(() => cut.finish()).toThrow(/ended before its trailer/);
+    const extra = new CopyBinaryNdjson();
+    expect(() => extra.push(Buffer.concat([copy, Buffer.from([0, 2])]))).toThrow(
+      /continues after its trailer/,
+    );
   });
 });

@@ -16,65 +16,134 @@ export async function copyNdjsonPage(
   values: readonly unknown[],
 ): Promise<NdjsonPage> {
   const sql = `COPY (${inlineParameters(selectSql, values)}) TO STDOUT (FORMAT binary)`;
-  const chunks: Buffer[] = [];
-  let size = 0;
+  const framer = new CopyBinaryNdjson();
   await new Promise<void>((resolve, reject) => {
     const stream = client.query(copyTo(sql));
     stream.on('data', (chunk: Buffer) => {
-      chunks.push(chunk);
-      size += chunk.length;
+      try {
+        framer.push(chunk);
+      } catch (error) {
+        stream.destroy(error as Error);
+      }
     });
     stream.once('end', resolve);
     stream.once('error', reject);
   });
-  return ndjsonFromCopyBinary(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
+  return framer.finish();
 }
 
 const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
+/** Signature, flags and the header extension's length. */
+const HEADER_BYTES = SIGNATURE.length + 8;
+/** Field count, seq's length and value, content's length. */
+const ROW_FRAMING_BYTES = 2 + 4 + 8 + 4;
 const NEWLINE = 0x0a;
 
 /**
- * Parses PostgreSQL's binary COPY format
- * (https://www.postgresql.org/docs/current/sql-copy.html#id-1.9.3.55.9.4) of rows
- * `(seq bigint, content text)` into NDJSON: each content followed by a newline.
+ * PostgreSQL binary COPY output of `(seq bigint, content text)` rows, turned into NDJSON as it
+ * arrives: each chunk's complete rows are copied out and the chunk let go, so a page is held
+ * once (as NDJSON) rather than once as COPY chunks, once joined, and once framed. A row split
+ * across chunks waits, in pieces, until it is whole.
  */
-export function ndjsonFromCopyBinary(copy: Buffer): NdjsonPage {
-  if (copy.length < SIGNATURE.length + 8 || !copy.subarray(0, SIGNATURE.length).equals(SIGNATURE)) {
-    throw new Error('not PostgreSQL binary COPY output');
+export class CopyBinaryNdjson {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  /** Bytes the parser needs before it can take its next step. */
+  private needed = HEADER_BYTES;
+  private headerRead = false;
+  private ended = false;
+  private readonly lines: Buffer[] = [];
+  private count = 0;
+  private lastSeq?: bigint;
+
+  push(chunk: Buffer): void {
+    if (this.ended) throw new Error('binary COPY output continues after its trailer');
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    if (this.pendingBytes < this.needed) return;
+    const data = this.pending.length === 1 ? chunk : Buffer.concat(this.pending, this.pendingBytes);
+    const used = this.parse(data);
+    const rest = data.subarray(used);
+    this.pending = rest.length ? [rest] : [];
+    this.pendingBytes = rest.length;
   }
-  let at = SIGNATURE.length + 4; // flags
-  at += 4 + copy.readInt32BE(at); // header extension
-  // The output is never longer than the input: each row drops 14 bytes of framing and seq,
-  // and gains one newline.
-  const ndjson = Buffer.allocUnsafe(copy.length);
-  let length = 0;
-  let count = 0;
-  let lastSeq: bigint | undefined;
-  for (;;) {
-    const fields = copy.readInt16BE(at);
-    at += 2;
-    if (fields === -1) break;
-    if (fields !== 2) throw new Error(`expected (seq, content) rows, got ${fields} fields`);
-    if (copy.readInt32BE(at) !== 8) throw new Error('seq is not a bigint');
-    lastSeq = copy.readBigInt64BE(at + 4);
-    at += 12;
-    const contentLength = copy.readInt32BE(at);
-    at += 4;
-    if (contentLength < 0) throw new Error(`row ${lastSeq} has no content`);
-    const content = copy.subarray(at, at + contentLength);
-    // The writer finds lines by their newlines; stored JSON is `JSON.stringify` output and has
-    // none inside, but a row that did would split into two corrupt lines.
-    if (content.includes(NEWLINE)) {
-      throw new Error(
-        `the content of row ${lastSeq} holds a raw newline; its NDJSON would be corrupt`,
-      );
+
+  finish(): NdjsonPage {
+    if (!this.headerRead) throw new Error('not PostgreSQL binary COPY output');
+    if (!this.ended) throw new Error('binary COPY output ended before its trailer');
+    const ndjson = this.lines.length === 1 ? this.lines[0] : Buffer.concat(this.lines);
+    return { ndjson, count: this.count, lastSeq: this.lastSeq?.toString() };
+  }
+
+  /** Reads what `data` holds completely; returns how many bytes that used. */
+  private parse(data: Buffer): number {
+    let at = 0;
+    if (!this.headerRead) {
+      if (!data.subarray(0, SIGNATURE.length).equals(SIGNATURE)) {
+        throw new Error('not PostgreSQL binary COPY output');
+      }
+      const header = HEADER_BYTES + data.readInt32BE(SIGNATURE.length + 4);
+      if (data.length < header) {
+        this.needed = header;
+        return 0;
+      }
+      at = header;
+      this.headerRead = true;
     }
-    length += content.copy(ndjson, length);
-    ndjson[length++] = NEWLINE;
-    at += contentLength;
-    count += 1;
+    // Output is never longer than the rows it comes from: each drops 18 bytes of framing and
+    // gains one newline.
+    const out = Buffer.allocUnsafe(data.length - at);
+    let length = 0;
+    for (;;) {
+      if (data.length - at < 2) break;
+      const fields = data.readInt16BE(at);
+      if (fields === -1) {
+        at += 2;
+        this.ended = true;
+        if (at !== data.length) throw new Error('binary COPY output continues after its trailer');
+        break;
+      }
+      if (fields !== 2) throw new Error(`expected (seq, content) rows, got ${fields} fields`);
+      if (data.length - at < ROW_FRAMING_BYTES) break;
+      if (data.readInt32BE(at + 2) !== 8) throw new Error('seq is not a bigint');
+      const seq = data.readBigInt64BE(at + 6);
+      const contentLength = data.readInt32BE(at + 14);
+      if (contentLength < 0) throw new Error(`row ${seq} has no content`);
+      const end = at + ROW_FRAMING_BYTES + contentLength;
+      if (data.length < end) break;
+      const content = data.subarray(at + ROW_FRAMING_BYTES, end);
+      // The writer finds lines by their newlines; stored JSON is `JSON.stringify` output and has
+      // none inside, but a row that did would split into two corrupt lines.
+      if (content.includes(NEWLINE)) {
+        throw new Error(
+          `the content of row ${seq} holds a raw newline; its NDJSON would be corrupt`,
+        );
+      }
+      length += content.copy(out, length);
+      out[length++] = NEWLINE;
+      this.count += 1;
+      this.lastSeq = seq;
+      at = end;
+    }
+    if (length > 0) this.lines.push(out.subarray(0, length));
+    this.needed = this.nextNeed(data, at);
+    return at;
   }
-  return { ndjson: ndjson.subarray(0, length), count, lastSeq: lastSeq?.toString() };
+
+  /** How many bytes from `at` the next step needs: a field count, a row's framing, a whole row. */
+  private nextNeed(data: Buffer, at: number): number {
+    const remaining = data.length - at;
+    if (this.ended || remaining < 2 || data.readInt16BE(at) === -1) return 2;
+    if (remaining < ROW_FRAMING_BYTES) return ROW_FRAMING_BYTES;
+    return ROW_FRAMING_BYTES + Math.max(0, data.readInt32BE(at + 14));
+  }
+}
+
+/** {@link CopyBinaryNdjson} over output already in hand. */
+export function ndjsonFromCopyBinary(copy: Buffer): NdjsonPage {
+  const framer = new CopyBinaryNdjson();
+  framer.push(copy);
+  return framer.finish();
 }
 
 /** Replaces `$1`, `$2`, … with `values` as SQL literals (untyped, as bind parameters are). */

@@ -114,6 +114,11 @@ export abstract class ExportReadRepository {
    * Each Provenance appears at most once however many exported resources it targets.
    */
   abstract provenancePage(query: ProvenancePageQuery): Promise<ExportRow[]>;
+  /**
+   * The stored JSON of `type/id` as it was at `at`; null when it did not exist then or was
+   * deleted.
+   */
+  abstract versionAsOf(type: string, id: string, at: Date): Promise<string | null>;
   /** How many Provenance resources the same selection yields (cursor and limit ignored). */
   abstract provenanceCount(query: Omit<ProvenancePageQuery, 'afterSeq' | 'limit'>): Promise<number>;
 }

@@ -100,6 +100,15 @@ export class PostgresExportReadRepository extends ExportReadRepository {
     return new Map(query.types.map((type) => [type, found.get(type) ?? 0]));
   }
 
+  async versionAsOf(type: string, id: string, at: Date): Promise<string | null> {
+    const rows = await this.dataSource.query<{ content: string }[]>(
+      `SELECT r.content FROM resource r
+       WHERE r.type = $1 AND r.id = $2 AND ${versionScopeConditions('r', { asOf: '$3' }).join(' AND ')}`,
+      [type, id, at],
+    );
+    return rows[0]?.content ?? null;
+  }
+
   async provenancePage(query: ProvenancePageQuery): Promise<ExportRow[]> {
     const { where, params } = this.provenanceFilter(query);
     const after = params.add(query.afterSeq);

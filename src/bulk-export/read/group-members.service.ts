@@ -1,7 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { FhirException } from '../common/fhir-exception';
-import { ResourceRepository, StoredResource } from '../resources/resource.repository';
-import { parseLocalReference } from '../fhir/local-reference';
+import { parseLocalReference } from '../../fhir/local-reference';
+import { ExportReadRepository } from './export-read.repository';
 
 interface GroupMember {
   entity?: { reference?: string };
@@ -9,18 +8,10 @@ interface GroupMember {
   period?: { start?: string; end?: string };
 }
 
-const HISTORY_PAGE = 20;
-
 /** Patients of a Group for `/Group/{id}/$export` (Bulk Data IG, "Group of Patients"). */
 @Injectable()
 export class GroupMembers {
-  constructor(private readonly resources: ResourceRepository) {}
-
-  /** 404 unless the Group exists and is not deleted. */
-  async assertExists(groupId: string): Promise<void> {
-    const group = await this.resources.read('Group', groupId);
-    if (!group || group.deleted) throw FhirException.notFound(`Group/${groupId} not found`);
-  }
+  constructor(private readonly reads: ExportReadRepository) {}
 
   /**
    * Ids of the Patients that are members at `at`, each Group read in its version current at
@@ -51,9 +42,9 @@ export class GroupMembers {
       const id = pending.pop() as string;
       if (seen.has(id)) continue;
       seen.add(id);
-      const group = await this.versionAt(id, at);
-      if (!group?.content) continue;
-      const members = (JSON.parse(group.content) as { member?: GroupMember[] }).member ?? [];
+      const group = await this.reads.versionAsOf('Group', id, at);
+      if (!group) continue;
+      const members = (JSON.parse(group) as { member?: GroupMember[] }).member ?? [];
       for (const member of members) {
         if (member.inactive || !inPeriod(member.period, at)) continue;
         const target = parseLocalReference(member.entity?.reference ?? '');
@@ -62,22 +53,6 @@ export class GroupMembers {
       }
     }
     return { patientIds: [...patients].sort(), groupIds: [...seen].sort() };
-  }
-
-  /** The version of Group/{id} that was current at `at` (null if none was, or it was deleted). */
-  private async versionAt(id: string, at: Date): Promise<StoredResource | null> {
-    const current = await this.resources.read('Group', id);
-    if (!current || current.lastUpdated <= at) return current;
-    let beforeVersion = current.versionId;
-    for (;;) {
-      const older = await this.resources.history('Group', id, {
-        count: HISTORY_PAGE,
-        beforeVersion,
-      });
-      const version = older.find((v) => v.lastUpdated <= at);
-      if (version || older.length < HISTORY_PAGE) return version ?? null;
-      beforeVersion = older[older.length - 1].versionId;
-    }
   }
 }
 

@@ -1,0 +1,29 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { AppConfig } from '../config/app-config';
+import { SearchParametersModule } from '../search/search-parameters.module';
+import { ExportJobsModule } from './export-jobs.module';
+import { ExportProcessor, exportProcessorFor } from './processor/export.processor';
+import { ExportRunner } from './processor/export.runner';
+import { ExportReadRepository } from './read/export-read.repository';
+import { GroupMembers } from './read/group-members.service';
+import { PostgresExportReadRepository } from './read/postgres-export-read.repository';
+
+/**
+ * The export's worker (role worker): the BullMQ processor of the export queue and the runner
+ * that pages resources through {@link ExportReadRepository} into NDJSON files.
+ */
+@Module({})
+export class ExportWorkerModule {
+  static forRoot(config: AppConfig): DynamicModule {
+    return {
+      module: ExportWorkerModule,
+      imports: [ExportJobsModule, SearchParametersModule],
+      providers: [
+        { provide: ExportReadRepository, useClass: PostgresExportReadRepository },
+        GroupMembers,
+        ExportRunner,
+        { provide: ExportProcessor, useClass: exportProcessorFor(config) },
+      ],
+    };
+  }
+}
