@@ -1,18 +1,11 @@
 import request from 'supertest';
-import { bootExportApp } from './support/export-helpers';
-import { TestApp } from './support/test-app';
+import { useExportApp } from './support/export-helpers';
 
 const basic = (credentials: string) => `Basic ${Buffer.from(credentials).toString('base64')}`;
 
 describe('Bull Board at /admin/queues', () => {
   describe('with operator credentials configured', () => {
-    let t: TestApp;
-    beforeAll(async () => {
-      t = await bootExportApp({ ADMIN_CREDENTIALS: 'operator:s3cret-pass' });
-    });
-    afterAll(async () => {
-      await t.close();
-    });
+    const t = useExportApp({ ADMIN_CREDENTIALS: 'operator:s3cret-pass' });
 
     it('asks for credentials with 401 and an OperationOutcome', async () => {
       const res = await request(t.app.getHttpServer()).get('/admin/queues');
@@ -46,13 +39,7 @@ describe('Bull Board at /admin/queues', () => {
   });
 
   describe('without operator credentials configured', () => {
-    let t: TestApp;
-    beforeAll(async () => {
-      t = await bootExportApp({ ADMIN_CREDENTIALS: '' });
-    });
-    afterAll(async () => {
-      await t.close();
-    });
+    const t = useExportApp({ ADMIN_CREDENTIALS: '' });
 
     it('is not mounted at all', async () => {
       const res = await request(t.app.getHttpServer()).get('/admin/queues');

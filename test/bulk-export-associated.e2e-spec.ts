@@ -5,23 +5,25 @@ import {
 } from '../src/bulk-export/read/export-read.repository';
 import { FhirResource } from '../src/resources/resource.repository';
 import {
-  bootExportApp,
   downloadLines,
   expectOperationOutcome,
   exportManifest,
   Gate,
+  idsOfLines,
+  idsOfType,
+  kickOff,
   kickOffResponse,
-  kickOffWith,
+  LENIENT,
+  linesOfType,
   Manifest,
   pollUntilDone,
-  resetDatabase,
   store,
+  useExportApp,
 } from './support/export-helpers';
 import { group, observationOf, organization, patientWithId } from './support/export-factories';
 import { newId } from './support/factories';
 import { TestApp } from './support/test-app';
 
-const LENIENT = { Prefer: 'respond-async, handling=lenient' };
 const LATEST = 'LatestProvenanceResources';
 const RELEVANT = 'RelevantProvenanceResources';
 
@@ -37,7 +39,6 @@ function provenance(targets: string[], id = newId('prov')): FhirResource {
 }
 
 const ref = (r: FhirResource) => `${r.resourceType}/${r.id as string}`;
-const idOf = (line: string) => (JSON.parse(line) as { id: string }).id;
 
 /**
  * Stores each list in its own transaction, a few milliseconds apart, so that each list gets a
@@ -50,37 +51,9 @@ async function storeInTurn(t: TestApp, ...batches: FhirResource[][]): Promise<vo
   }
 }
 
-/** Lines of every output file of one type, in file order. */
-async function linesOf(t: TestApp, manifest: Manifest, type: string): Promise<string[]> {
-  const lines: string[] = [];
-  for (const entry of manifest.output.filter((o) => o.type === type)) {
-    const file = await downloadLines(t.app, entry.url);
-    expect(file).toHaveLength(entry.count);
-    lines.push(...file);
-  }
-  return lines;
-}
-
-async function idsOf(t: TestApp, manifest: Manifest, type: string): Promise<string[]> {
-  return (await linesOf(t, manifest, type)).map(idOf).sort();
-}
-
 describe('$export includeAssociatedData (Provenance) and Group exclusion', () => {
-  let t: TestApp;
-
-  beforeAll(async () => {
-    // Pages of two, so that every selection here spans several keyset pages.
-    t = await bootExportApp({ EXPORT_PAGE_SIZE: '2' });
-  });
-  afterAll(async () => {
-    await t.close();
-  });
-  beforeEach(async () => {
-    await resetDatabase(t.app);
-  });
-  afterEach(() => {
-    jest.restoreAllMocks();
-  });
+  // Pages of two, so that every selection here spans several keyset pages.
+  const t = useExportApp({ EXPORT_PAGE_SIZE: '2' });
 
   describe('Latest and Relevant', () => {
     const p = patientWithId();
@@ -104,7 +77,7 @@ describe('$export includeAssociatedData (Provenance) and Group exclusion', () =>
         query: { _type: 'Observation', includeAssociatedData: LATEST },
       });
       // A is older than B (for O1) and than F (for O2); C and D share O3's greatest lastUpdated.
-      expect(await idsOf(t, manifest, 'Provenance')).toEqual([
+      expect(await idsOfType(t.app, manifest, 'Provenance')).toEqual([
         'prov-b',
         'prov-c',
         'prov-d',
@@ -120,7 +93,7 @@ describe('$export includeAssociatedData (Provenance) and Group exclusion', () =>
       const { manifest } = await exportManifest(t.app, '/$export', {
         query: { _type: 'Observation', includeAssociatedData: RELEVANT },
       });
-      expect(await idsOf(t, manifest, 'Provenance')).toEqual([
+      expect(await idsOfType(t.app, manifest, 'Provenance')).toEqual([
         'prov-a',
         'prov-b',
         'prov-c',
@@ -133,14 +106,14 @@ describe('$export includeAssociatedData (Provenance) and Group exclusion', () =>
       const { manifest } = await exportManifest(t.app, '/$export', {
         query: { _type: 'Observation', includeAssociatedData: `${LATEST},${RELEVANT}` },
       });
-      expect(await idsOf(t, manifest, 'Provenance')).toContain('prov-a');
+      expect(await idsOfType(t.app, manifest, 'Provenance')).toContain('prov-a');
     });
 
     it('adds the Provenance of the Organization once Organization is exported too', async () => {
       const { manifest } = await exportManifest(t.app, '/$export', {
         query: { _type: 'Observation,Organization', includeAssociatedData: LATEST },
       });
-      expect(await idsOf(t, manifest, 'Provenance')).toEqual([
+      expect(await idsOfType(t.app, manifest, 'Provenance')).toEqual([
         'prov-b',
         'prov-c',
         'prov-d',
@@ -158,8 +131,14 @@ describe('$export includeAssociatedData (Provenance) and Group exclusion', () =>
           includeAssociatedData: RELEVANT,
         },
       });
-      expect(await idsOf(t, manifest, 'Observation')).toEqual([o1.id, o2.id].map(String).sort());
-      expect(await idsOf(t, manifest, 'Provenance')).toEqual(['prov-a', 'prov-b', 'prov-f']);
+      expect(await idsOfType(t.app, manifest, 'Observation')).toEqual(
+        [o1.id, o2.id].map(String).sort(),
+      );
+      expect(await idsOfType(t.app, manifest, 'Provenance')).toEqual([
+        'prov-a',
+        'prov-b',
+        'prov-f',
+      ]);
     });
   });
 
@@ -172,8 +151,8 @@ describe('$export includeAssociatedData (Provenance) and Group exclusion', () =>
     const { manifest } = await exportManifest(t.app, `/Group/${g.id as string}/$export`, {
       query: { _type: 'Observation', includeAssociatedData: RELEVANT },
     });
-    expect(await idsOf(t, manifest, 'Observation')).toEqual([o1.id]);
-    expect(await idsOf(t, manifest, 'Provenance')).toEqual(['prov-in']);
+    expect(await idsOfType(t.app, manifest, 'Observation')).toEqual([o1.id]);
+    expect(await idsOfType(t.app, manifest, 'Provenance')).toEqual(['prov-in']);
   });
 
   it('writes a Provenance once when it is both in a patient compartment and associated with an exported resource', async () => {
@@ -193,14 +172,17 @@ describe('$export includeAssociatedData (Provenance) and Group exclusion', () =>
     const { manifest } = await exportManifest(t.app, '/Patient/$export', {
       query: { _type: 'Observation,Patient,Provenance', includeAssociatedData: RELEVANT },
     });
-    const lines = await linesOf(t, manifest, 'Provenance');
-    expect(lines.map(idOf).sort()).toEqual(['prov-associated', 'prov-both']);
+    const lines = await linesOfType(t.app, manifest, 'Provenance');
+    expect(idsOfLines(lines).sort()).toEqual(['prov-associated', 'prov-both']);
 
     // Latest: O's newest Provenance is prov-associated; prov-both still comes as a type.
     const latest = await exportManifest(t.app, '/Patient/$export', {
       query: { _type: 'Observation,Patient,Provenance', includeAssociatedData: LATEST },
     });
-    expect(await idsOf(t, latest.manifest, 'Provenance')).toEqual(['prov-associated', 'prov-both']);
+    expect(await idsOfType(t.app, latest.manifest, 'Provenance')).toEqual([
+      'prov-associated',
+      'prov-both',
+    ]);
   });
 
   it('pages associated Provenance across several keyset pages, each once', async () => {
@@ -219,7 +201,7 @@ describe('$export includeAssociatedData (Provenance) and Group exclusion', () =>
     const { manifest } = await exportManifest(t.app, '/$export', {
       query: { _type: 'Observation', includeAssociatedData: LATEST },
     });
-    expect(await idsOf(t, manifest, 'Provenance')).toEqual(
+    expect(await idsOfType(t.app, manifest, 'Provenance')).toEqual(
       provenances.map((x) => x.id as string).sort(),
     );
     // Seven rows in pages of two: three full pages, then a short one that ends the type (no
@@ -251,7 +233,7 @@ describe('$export includeAssociatedData (Provenance) and Group exclusion', () =>
       return original(q);
     });
 
-    const statusPath = await kickOffWith(t.app, '/$export', {
+    const statusPath = await kickOff(t.app, '/$export', {
       query: { _type: 'Observation', includeAssociatedData: LATEST },
     });
     await reached.opened;
@@ -262,9 +244,9 @@ describe('$export includeAssociatedData (Provenance) and Group exclusion', () =>
 
     const res = await pollUntilDone(t.app, statusPath);
     expect(res.status).toBe(200);
-    const lines = await linesOf(t, res.body as Manifest, 'Provenance');
+    const lines = await linesOfType(t.app, res.body as Manifest, 'Provenance');
     // As of T, prov-moved (version 1) is O1's newest; prov-later did not exist.
-    expect(lines.map(idOf)).toEqual(['prov-moved']);
+    expect(idsOfLines(lines)).toEqual(['prov-moved']);
     expect((JSON.parse(lines[0]) as { meta: { versionId: string } }).meta.versionId).toBe('1');
     expect(lines[0]).toContain(ref(o1));
   });
@@ -289,7 +271,7 @@ describe('$export includeAssociatedData (Provenance) and Group exclusion', () =>
         headers: LENIENT,
         query: { _type: 'Observation', includeAssociatedData: `${LATEST},_customAudit` },
       });
-      expect(await idsOf(t, manifest, 'Provenance')).toEqual(['prov-o']);
+      expect(await idsOfType(t.app, manifest, 'Provenance')).toEqual(['prov-o']);
       expect(manifest.error).toHaveLength(1);
       const [warning] = await downloadLines(t.app, manifest.error[0].url);
       expect(warning).toContain('_customAudit');
@@ -305,8 +287,10 @@ describe('$export includeAssociatedData (Provenance) and Group exclusion', () =>
       await store(t.app, [p1, p2, nested, exported, other]);
 
       const { manifest } = await exportManifest(t.app, `/Group/${exported.id as string}/$export`);
-      expect(await idsOf(t, manifest, 'Patient')).toEqual([p1.id, p2.id].map(String).sort());
-      expect(await idsOf(t, manifest, 'Group')).toEqual([other.id]);
+      expect(await idsOfType(t.app, manifest, 'Patient')).toEqual(
+        [p1.id, p2.id].map(String).sort(),
+      );
+      expect(await idsOfType(t.app, manifest, 'Group')).toEqual([other.id]);
     });
 
     it('writes no Provenance of the exported Group, which is not exported', async () => {
@@ -321,7 +305,7 @@ describe('$export includeAssociatedData (Provenance) and Group exclusion', () =>
         query: { _type: 'Group,Patient', includeAssociatedData: RELEVANT },
       });
       expect(manifest.output.some((o) => o.type === 'Group')).toBe(false);
-      expect(await idsOf(t, manifest, 'Provenance')).toEqual(['prov-patient']);
+      expect(await idsOfType(t.app, manifest, 'Provenance')).toEqual(['prov-patient']);
     });
   });
 });

@@ -1,26 +1,26 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
-import { TestApp } from './support/test-app';
 import {
-  bootExportApp,
   expectOperationOutcome,
-  downloadLines,
   exportManifest,
-  idsOfLines,
+  Gate,
+  idsByType,
+  kickOff,
   kickOffResponse,
-  kickOffWith,
   KickoffOptions,
   Manifest,
   pollUntilDone,
-  resetDatabase,
   store,
+  useExportApp,
+  LENIENT,
+  singleErrorOutcome,
 } from './support/export-helpers';
 import { group, observationOf, organization, patientWithId } from './support/export-factories';
 import { readBundle, syntheaBundleFiles } from './support/factories';
 import { FhirResource } from '../src/resources/resource.repository';
 import { FhirDefinitions } from '../src/fhir/fhir-definitions.service';
-import { GroupMembers } from '../src/bulk-export/group-members.service';
+import { GroupMembers } from '../src/bulk-export/read/group-members.service';
 
 /** `patient` parameters of a POST kick-off. */
 function patientParameters(ids: string[], extra: object[] = []): KickoffOptions {
@@ -36,39 +36,8 @@ function patientParameters(ids: string[], extra: object[] = []): KickoffOptions 
   };
 }
 
-function deferred(): { promise: Promise<void>; resolve: () => void } {
-  let resolve!: () => void;
-  const promise = new Promise<void>((r) => {
-    resolve = r;
-  });
-  return { promise, resolve };
-}
-
 describe('$export Patient and Group semantics', () => {
-  let t: TestApp;
-
-  beforeAll(async () => {
-    t = await bootExportApp();
-  });
-  afterAll(async () => {
-    await t.close();
-  });
-  beforeEach(async () => {
-    await resetDatabase(t.app);
-  });
-  afterEach(() => {
-    jest.restoreAllMocks();
-  });
-
-  /** Ids per exported type, each list sorted; a type exported twice would show its id twice. */
-  async function idsByType(manifest: Manifest): Promise<Record<string, string[]>> {
-    const out: Record<string, string[]> = {};
-    for (const entry of manifest.output) {
-      const ids = idsOfLines(await downloadLines(t.app, entry.url));
-      out[entry.type] = [...(out[entry.type] ?? []), ...ids].sort();
-    }
-    return out;
-  }
+  const t = useExportApp();
 
   const sortedIds = (...resources: FhirResource[]) => resources.map((r) => r.id as string).sort();
 
@@ -87,19 +56,11 @@ describe('$export Patient and Group semantics', () => {
       ),
     );
 
-    expect(await idsByType(manifest)).toEqual({
+    expect(await idsByType(t.app, manifest)).toEqual({
       Observation: sortedIds(observations[0]),
       Patient: sortedIds(member),
     });
-    expect(manifest.error).toHaveLength(1);
-    expect(manifest.error[0].type).toBe('OperationOutcome');
-    const lines = await downloadLines(t.app, manifest.error[0].url);
-    expect(lines).toHaveLength(1);
-    const outcome = JSON.parse(lines[0]) as {
-      resourceType: string;
-      issue: { severity: string; diagnostics: string }[];
-    };
-    expect(outcome.resourceType).toBe('OperationOutcome');
+    const outcome = await singleErrorOutcome(t.app, manifest);
     expect(outcome.issue[0].severity).toBe('error');
     expect(outcome.issue[0].diagnostics).toContain(`Patient/${outsider.id}`);
     expect(outcome.issue[0].diagnostics).toContain(`Group/${g.id}`);
@@ -126,7 +87,9 @@ describe('$export Patient and Group semantics', () => {
       query: { _type: 'Patient' },
     });
 
-    expect(await idsByType(manifest)).toEqual({ Patient: sortedIds(current, open, thisYear) });
+    expect(await idsByType(t.app, manifest)).toEqual({
+      Patient: sortedIds(current, open, thisYear),
+    });
   });
 
   it('reads the Group as it was at transaction_time, not as changed while the export runs', async () => {
@@ -136,23 +99,23 @@ describe('$export Patient and Group semantics', () => {
 
     const members = t.app.get(GroupMembers);
     const original = members.patientIds.bind(members);
-    const reached = deferred();
-    const release = deferred();
+    const reached = new Gate();
+    const release = new Gate();
     jest.spyOn(members, 'patientIds').mockImplementation(async (id, at) => {
-      reached.resolve();
-      await release.promise;
+      reached.open();
+      await release.opened;
       return original(id, at);
     });
-    const statusPath = await kickOffWith(t.app, `/Group/${g.id}/$export?_type=Patient`);
-    await reached.promise;
+    const statusPath = await kickOff(t.app, `/Group/${g.id}/$export?_type=Patient`);
+    await reached.opened;
     await store(t.app, [
       { ...storedGroup, member: [{ entity: { reference: `Patient/${after.id}` } }] },
     ]);
-    release.resolve();
+    release.open();
 
     const res = await pollUntilDone(t.app, statusPath);
     expect(res.status).toBe(200);
-    expect(await idsByType(res.body as Manifest)).toEqual({ Patient: sortedIds(before) });
+    expect(await idsByType(t.app, res.body as Manifest)).toEqual({ Patient: sortedIds(before) });
   });
 
   it('expands nested Groups and stops at a cycle', async () => {
@@ -174,7 +137,7 @@ describe('$export Patient and Group semantics', () => {
       query: { _type: 'Patient' },
     });
 
-    expect(await idsByType(manifest)).toEqual({ Patient: sortedIds(a, b) });
+    expect(await idsByType(t.app, manifest)).toEqual({ Patient: sortedIds(a, b) });
   });
 
   it('leaves the exported Group and the Groups it nests out of the output', async () => {
@@ -185,7 +148,7 @@ describe('$export Patient and Group semantics', () => {
 
     const { manifest } = await exportManifest(t.app, `/Group/${outer.id}/$export`);
 
-    expect(await idsByType(manifest)).toEqual({ Patient: sortedIds(p) });
+    expect(await idsByType(t.app, manifest)).toEqual({ Patient: sortedIds(p) });
   });
 
   it('exports nothing for a Group whose members are all inactive', async () => {
@@ -211,8 +174,10 @@ describe('$export Patient and Group semantics', () => {
       query: { _type: 'Observation' },
     });
 
-    expect(await idsByType(patientLevel.manifest)).toEqual({ Observation: sortedIds(shared) });
-    expect(await idsByType(groupLevel.manifest)).toEqual({ Observation: sortedIds(shared) });
+    expect(await idsByType(t.app, patientLevel.manifest)).toEqual({
+      Observation: sortedIds(shared),
+    });
+    expect(await idsByType(t.app, groupLevel.manifest)).toEqual({ Observation: sortedIds(shared) });
     expect(patientLevel.manifest.output[0].count).toBe(1);
   });
 
@@ -226,10 +191,10 @@ describe('$export Patient and Group semantics', () => {
     expectOperationOutcome(refused, 400, { expression: '_type', mentions: ['Organization'] });
 
     const lenient = await exportManifest(t.app, '/Patient/$export', {
-      headers: { Prefer: 'respond-async, handling=lenient' },
+      headers: LENIENT,
       query: { _type: 'Organization,Patient' },
     });
-    expect(await idsByType(lenient.manifest)).toEqual({ Patient: sortedIds(p) });
+    expect(await idsByType(t.app, lenient.manifest)).toEqual({ Patient: sortedIds(p) });
     expect(lenient.manifest.error).toHaveLength(1);
   });
 
@@ -246,7 +211,7 @@ describe('$export Patient and Group semantics', () => {
       query: { _since: since },
     });
 
-    expect(await idsByType(manifest)).toEqual({ Observation: sortedIds(fresh) });
+    expect(await idsByType(t.app, manifest)).toEqual({ Observation: sortedIds(fresh) });
   });
 });
 
@@ -264,7 +229,7 @@ const SYNTHEA_COMPARTMENT_TYPES = [
   .sort();
 
 describe('Patient compartment membership of Synthea data loaded through POST /', () => {
-  let t: TestApp;
+  const t = useExportApp({}, { reset: 'once' });
   let exported: Record<string, string[]>;
   /** type → ids of the stored resources that reference the target patient. */
   const referencing = new Map<string, string[]>();
@@ -286,8 +251,6 @@ describe('Patient compartment membership of Synthea data loaded through POST /',
   }
 
   beforeAll(async () => {
-    t = await bootExportApp();
-    await resetDatabase(t.app);
     targetPatientId = await loadBundle(TARGET_BUNDLE);
     await loadBundle(OTHER_BUNDLE);
 
@@ -309,14 +272,7 @@ describe('Patient compartment membership of Synthea data loaded through POST /',
       '/Patient/$export',
       patientParameters([targetPatientId]),
     );
-    exported = {};
-    for (const entry of manifest.output) {
-      const ids = idsOfLines(await downloadLines(t.app, entry.url));
-      exported[entry.type] = [...(exported[entry.type] ?? []), ...ids].sort();
-    }
-  });
-  afterAll(async () => {
-    await t.close();
+    exported = await idsByType(t.app, manifest);
   });
 
   it('covers the compartment types of the fixtures, ImagingStudy and ExplanationOfBenefit among them', () => {

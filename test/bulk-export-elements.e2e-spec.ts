@@ -1,13 +1,12 @@
-import { TestApp } from './support/test-app';
 import {
-  bootExportApp,
   currentContentByType,
   downloadLines,
+  exportedLines,
   exportManifest,
   KickoffOptions,
   Manifest,
-  resetDatabase,
   store,
+  useExportApp,
 } from './support/export-helpers';
 import { group, observationOf, organization, patientWithId } from './support/export-factories';
 import { FhirResource } from '../src/resources/resource.repository';
@@ -19,19 +18,12 @@ const SUBSETTED = {
 };
 
 describe('$export with _elements', () => {
-  let t: TestApp;
+  const t = useExportApp();
   let patient: FhirResource;
   let observation: FhirResource;
   let org: FhirResource;
 
-  beforeAll(async () => {
-    t = await bootExportApp();
-  });
-  afterAll(async () => {
-    await t.close();
-  });
   beforeEach(async () => {
-    await resetDatabase(t.app);
     const p = patientWithId();
     [patient, observation, org] = await store(t.app, [
       { ...p, managingOrganization: { display: 'x' } },
@@ -43,12 +35,11 @@ describe('$export with _elements', () => {
   /** Every exported resource of each type, parsed. */
   async function exported(manifest: Manifest): Promise<Map<string, FhirResource[]>> {
     const byType = new Map<string, FhirResource[]>();
-    for (const entry of manifest.output) {
-      const lines = await downloadLines(t.app, entry.url);
-      byType.set(entry.type, [
-        ...(byType.get(entry.type) ?? []),
-        ...lines.map((l) => JSON.parse(l) as FhirResource),
-      ]);
+    for (const [type, lines] of await exportedLines(t.app, manifest)) {
+      byType.set(
+        type,
+        lines.map((l) => JSON.parse(l) as FhirResource),
+      );
     }
     return byType;
   }

@@ -1,43 +1,26 @@
 import request from 'supertest';
-import { DataSource } from 'typeorm';
 import { testBlobService } from './support/azurite';
 import {
-  bootExportApp,
   expectOperationOutcome,
   exportIdOf,
   exportManifest,
+  jobRow,
   kickOffResponse,
   pathOf,
-  resetDatabase,
   store,
+  useExportApp,
 } from './support/export-helpers';
 import { patientWithId } from './support/export-factories';
-import { TestApp } from './support/test-app';
 
 describe('$export against hostile or odd requests', () => {
-  let t: TestApp;
-
-  beforeAll(async () => {
-    t = await bootExportApp();
-  });
-  afterAll(async () => {
-    await t.close();
-  });
-  beforeEach(async () => {
-    await resetDatabase(t.app);
-  });
+  const t = useExportApp();
 
   it('refuses a _container that names a container of the server own exports', async () => {
     await store(t.app, [patientWithId()]);
     const { statusPath } = await exportManifest(t.app, '/$export');
-    const [job] = await t.app
-      .get(DataSource)
-      .query<{ location: { container: string } }[]>(
-        'SELECT location FROM export_job WHERE id = $1',
-        [exportIdOf(statusPath)],
-      );
+    const { location } = await jobRow(t.app, exportIdOf(statusPath));
     const res = await kickOffResponse(t.app, '/$export', {
-      query: { _container: job.location.container },
+      query: { _container: location.container },
     });
     expectOperationOutcome(res, 400, { expression: '_container', mentions: ['reserved'] });
   });
@@ -45,15 +28,10 @@ describe('$export against hostile or odd requests', () => {
   it('answers 404, not 500, for a manifest file whose blob has gone from storage', async () => {
     await store(t.app, [patientWithId()]);
     const { statusPath, manifest } = await exportManifest(t.app, '/$export');
-    const [job] = await t.app
-      .get(DataSource)
-      .query<{ location: { container: string; prefix: string } }[]>(
-        'SELECT location FROM export_job WHERE id = $1',
-        [exportIdOf(statusPath)],
-      );
+    const { location } = await jobRow(t.app, exportIdOf(statusPath));
     await testBlobService()
-      .getContainerClient(job.location.container)
-      .getBlobClient(`${job.location.prefix}Patient-1.ndjson`)
+      .getContainerClient(location.container)
+      .getBlobClient(`${location.prefix}Patient-1.ndjson`)
       .delete();
     const res = await request(t.app.getHttpServer()).get(pathOf(manifest.output[0].url));
     expectOperationOutcome(res, 404, { mentions: ['Patient-1.ndjson'] });
@@ -71,14 +49,7 @@ describe('$export against hostile or odd requests', () => {
 });
 
 describe('forwarded headers', () => {
-  let t: TestApp;
-
-  beforeAll(async () => {
-    t = await bootExportApp({ TRUST_PROXY: 'false' });
-  });
-  afterAll(async () => {
-    await t.close();
-  });
+  const t = useExportApp({ TRUST_PROXY: 'false' });
 
   it('does not let an untrusted client choose the host of Content-Location', async () => {
     const res = await kickOffResponse(t.app, '/$export', {

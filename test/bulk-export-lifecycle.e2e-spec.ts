@@ -2,15 +2,11 @@ import http from 'node:http';
 import { AddressInfo } from 'node:net';
 import { BlockBlobClient, RestError } from '@azure/storage-blob';
 import request from 'supertest';
-import { DataSource } from 'typeorm';
 import { ExportJobService } from '../src/bulk-export/job/export-job.service';
 import { ExportRunner } from '../src/bulk-export/processor/export.runner';
 import { RotatingNdjsonWriter } from '../src/bulk-export/ndjson/rotating-ndjson.writer';
-import { ExportReadRepository, NdjsonPage } from '../src/bulk-export/read/export-read.repository';
-import { TestApp } from './support/test-app';
 import { listBlobNames } from './support/azurite';
 import {
-  bootExportApp,
   downloadRaw,
   eventually,
   expectOperationOutcome,
@@ -18,72 +14,16 @@ import {
   exportJobCount,
   exportManifest,
   Gate,
+  jobRow,
+  kickOff,
   kickOffResponse,
-  kickOffWith,
   pathOf,
   pollUntilDone,
-  resetDatabase,
   store,
+  useExportApp,
 } from './support/export-helpers';
-import { patientWithId } from './support/export-factories';
-import { FhirResource } from '../src/resources/resource.repository';
-
-/** Patients of about 600 bytes, so that with EXPORT_CHECKPOINT_MB=0.001 every page of 5 is checkpointed. */
-function paddedPatients(count: number): FhirResource[] {
-  return Array.from({ length: count }, () =>
-    patientWithId(undefined, {
-      text: {
-        status: 'generated',
-        div: `<div xmlns="http://www.w3.org/1999/xhtml">${'x'.repeat(400)}</div>`,
-      },
-    }),
-  );
-}
-
-interface HeldExport {
-  /** Resolves when the runner asks for page number `at` (1-based). */
-  reached: Promise<void>;
-  release(): void;
-  /** Page reads so far. */
-  calls(): number;
-}
-
-/** Holds the export runner when it reads page number `at`, until released. */
-function holdPageRead(t: TestApp, at: number): HeldExport {
-  const repository = t.app.get(ExportReadRepository);
-  const original = repository.pageNdjson.bind(repository);
-  const reached = new Gate();
-  const gate = new Gate();
-  let calls = 0;
-  jest.spyOn(repository, 'pageNdjson').mockImplementation(async (query): Promise<NdjsonPage> => {
-    calls += 1;
-    if (calls === at) {
-      reached.open();
-      await gate.opened;
-    }
-    return original(query);
-  });
-  return { reached: reached.opened, release: () => gate.open(), calls: () => calls };
-}
-
-/**
- * Resolves once the runner has saved `count` checkpoints. The runner reads a page ahead while it
- * writes the one before, so the moment a page read starts says nothing about what is durable;
- * with every page checkpointed (EXPORT_CHECKPOINT_MB=0.001), the checkpoint count does.
- */
-function checkpointsSaved(t: TestApp, count: number): Promise<void> {
-  const jobs = t.app.get(ExportJobService);
-  const original = jobs.saveCheckpoint.bind(jobs);
-  const saved = new Gate();
-  let calls = 0;
-  jest.spyOn(jobs, 'saveCheckpoint').mockImplementation(async (...args) => {
-    const done = await original(...args);
-    calls += 1;
-    if (calls === count) saved.open();
-    return done;
-  });
-  return saved.opened;
-}
+import { paddedPatients } from './support/export-factories';
+import { checkpointsSaved, holdPageRead, recordRuns } from './support/export-spies';
 
 /** Counts the NDJSON chunks (a page each) every export writer is given. */
 function countWrites(): () => number {
@@ -91,49 +31,13 @@ function countWrites(): () => number {
   return () => writes.mock.calls.length;
 }
 
-/** Records every run of the export runner, so a test can wait for the worker to be done. */
-function recordRuns(t: TestApp): Promise<void>[] {
-  const runner = t.app.get(ExportRunner);
-  const original = runner.run.bind(runner);
-  const runs: Promise<void>[] = [];
-  jest.spyOn(runner, 'run').mockImplementation((id: string) => {
-    const run = original(id);
-    runs.push(run);
-    return run;
-  });
-  return runs;
-}
-
-async function jobLocation(t: TestApp, id: string): Promise<{ container: string; prefix: string }> {
-  const [row] = await t.app
-    .get(DataSource)
-    .query<{ location: { container: string; prefix: string } }[]>(
-      'SELECT location FROM export_job WHERE id = $1',
-      [id],
-    );
-  return row.location;
-}
-
 describe('$export job lifecycle', () => {
-  let t: TestApp;
-
-  beforeAll(async () => {
-    t = await bootExportApp({ EXPORT_PAGE_SIZE: '5', EXPORT_CHECKPOINT_MB: '0.001' });
-  });
-  afterAll(async () => {
-    await t.close();
-  });
-  beforeEach(async () => {
-    await resetDatabase(t.app);
-  });
-  afterEach(() => {
-    jest.restoreAllMocks();
-  });
+  const t = useExportApp({ EXPORT_PAGE_SIZE: '5', EXPORT_CHECKPOINT_MB: '0.001' });
 
   describe('dedupe of identical kick-offs', () => {
     it('gives five concurrent identical kick-offs one job and one Content-Location', async () => {
       await store(t.app, paddedPatients(3));
-      const held = holdPageRead(t, 1);
+      const held = holdPageRead(t.app, 1);
       let location = '';
       try {
         const responses = await Promise.all(
@@ -173,7 +77,7 @@ describe('$export job lifecycle', () => {
     it('starts a new job for an identical kick-off once the first one has completed', async () => {
       await store(t.app, paddedPatients(1));
       const first = await exportManifest(t.app, '/$export', { query: { _type: 'Patient' } });
-      const second = await kickOffWith(t.app, '/$export', { query: { _type: 'Patient' } });
+      const second = await kickOff(t.app, '/$export', { query: { _type: 'Patient' } });
       expect(second).not.toBe(first.statusPath);
       expect(await exportJobCount(t.app)).toBe(2);
       expect((await pollUntilDone(t.app, second)).status).toBe(200);
@@ -185,10 +89,10 @@ describe('$export job lifecycle', () => {
       await store(t.app, paddedPatients(30));
       // The runner reads page 3 while it writes page 2: holding the read of page 3 and waiting
       // for the second checkpoint leaves it stopped with exactly pages 1 and 2 durable.
-      const held = holdPageRead(t, 3);
-      const twoPagesDurable = checkpointsSaved(t, 2);
+      const held = holdPageRead(t.app, 3);
+      const twoPagesDurable = checkpointsSaved(t.app, 2);
       try {
-        const statusPath = await kickOffWith(t.app, '/$export', { query: { _type: 'Patient' } });
+        const statusPath = await kickOff(t.app, '/$export', { query: { _type: 'Patient' } });
         await held.reached;
         await twoPagesDurable;
         const res = await request(t.app.getHttpServer()).get(statusPath);
@@ -214,16 +118,16 @@ describe('$export job lifecycle', () => {
       'cancels a running export in %s: 202, then 404 everywhere, and its blobs are gone',
       async (_label, query) => {
         await store(t.app, paddedPatients(30));
-        const runs = recordRuns(t);
+        const runs = recordRuns(t.app);
         // The runner reads page 3 ahead while it writes page 2. Holding that read and waiting for
         // page 2's checkpoint leaves the run idle, two pages durable, with one read in flight:
         // the DELETE lands at a known point, and the run must then write nothing more.
-        const held = holdPageRead(t, 3);
-        const twoPagesDurable = checkpointsSaved(t, 2);
+        const held = holdPageRead(t.app, 3);
+        const twoPagesDurable = checkpointsSaved(t.app, 2);
         const writes = countWrites();
         let statusPath = '';
         try {
-          statusPath = await kickOffWith(t.app, '/$export', {
+          statusPath = await kickOff(t.app, '/$export', {
             query: { _type: 'Patient', ...query },
           });
           await held.reached;
@@ -233,7 +137,7 @@ describe('$export job lifecycle', () => {
           if (!statusPath) held.release();
         }
         const id = exportIdOf(statusPath);
-        const location = await jobLocation(t, id);
+        const { location } = await jobRow(t.app, id);
         expect(await listBlobNames(location.container, location.prefix || undefined)).toEqual([
           `${location.prefix}Patient-1.ndjson`,
         ]);
@@ -262,7 +166,7 @@ describe('$export job lifecycle', () => {
       const { statusPath, manifest } = await exportManifest(t.app, '/$export', {
         query: { _type: 'Patient' },
       });
-      const location = await jobLocation(t, exportIdOf(statusPath));
+      const { location } = await jobRow(t.app, exportIdOf(statusPath));
       expect(await listBlobNames(location.container)).toEqual(['Patient-1.ndjson']);
 
       expect((await request(t.app.getHttpServer()).delete(statusPath)).status).toBe(202);
@@ -274,7 +178,7 @@ describe('$export job lifecycle', () => {
 
     it('deletes the files of an export that completes while its DELETE is being handled', async () => {
       await store(t.app, paddedPatients(3));
-      const runs = recordRuns(t);
+      const runs = recordRuns(t.app);
       // Three Patients fit one short page, after which the runner reads no empty page: it is
       // held at complete() instead, its files written and the job row still running.
       const jobs = t.app.get(ExportJobService);
@@ -289,9 +193,9 @@ describe('$export job lifecycle', () => {
         completed.open();
         return done;
       });
-      const statusPath = await kickOffWith(t.app, '/$export', { query: { _type: 'Patient' } });
+      const statusPath = await kickOff(t.app, '/$export', { query: { _type: 'Patient' } });
       await reached.opened;
-      const location = await jobLocation(t, exportIdOf(statusPath));
+      const { location } = await jobRow(t.app, exportIdOf(statusPath));
       expect(await listBlobNames(location.container)).toEqual(['Patient-1.ndjson']);
 
       // The DELETE reads the job while it runs; the run completes before the DELETE marks it.
@@ -322,9 +226,9 @@ describe('$export job lifecycle', () => {
         run = gate.opened.then(() => original(id));
         return run;
       });
-      const statusPath = await kickOffWith(t.app, '/$export', { query: { _type: 'Patient' } });
+      const statusPath = await kickOff(t.app, '/$export', { query: { _type: 'Patient' } });
       await started.opened;
-      const location = await jobLocation(t, exportIdOf(statusPath));
+      const { location } = await jobRow(t.app, exportIdOf(statusPath));
 
       const cancel = await request(t.app.getHttpServer()).delete(statusPath);
       gate.open();
@@ -343,7 +247,7 @@ describe('$export job lifecycle', () => {
         .spyOn(BlockBlobClient.prototype, 'commitBlockList')
         .mockRejectedValue(new RestError('injected storage outage', { statusCode: 503 }));
 
-      const statusPath = await kickOffWith(t.app, '/$export', { query: { _type: 'Patient' } });
+      const statusPath = await kickOff(t.app, '/$export', { query: { _type: 'Patient' } });
       const res = await pollUntilDone(t.app, statusPath);
 
       expectOperationOutcome(res, 500);
@@ -354,7 +258,6 @@ describe('$export job lifecycle', () => {
 });
 
 describe('$export when the storage service is down (STORAGE_MAX_TRIES=2)', () => {
-  let t: TestApp;
   let storage: http.Server;
   let requests = 0;
 
@@ -367,29 +270,24 @@ describe('$export when the storage service is down (STORAGE_MAX_TRIES=2)', () =>
       res.end('<?xml version="1.0" encoding="utf-8"?><Error><Code>ServerBusy</Code></Error>');
     });
     await new Promise<void>((resolve) => storage.listen(0, '127.0.0.1', resolve));
-    const { port } = storage.address() as AddressInfo;
-    t = await bootExportApp({
-      AZURE_STORAGE_CONNECTION_STRING:
-        'DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;' +
-        'AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;' +
-        `BlobEndpoint=http://127.0.0.1:${port}/devstoreaccount1;`,
-      STORAGE_MAX_TRIES: '2',
-      STORAGE_RETRY_DELAY_MS: '10',
-    });
   });
+  const t = useExportApp(() => ({
+    AZURE_STORAGE_CONNECTION_STRING:
+      'DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;' +
+      'AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;' +
+      `BlobEndpoint=http://127.0.0.1:${(storage.address() as AddressInfo).port}/devstoreaccount1;`,
+    STORAGE_MAX_TRIES: '2',
+    STORAGE_RETRY_DELAY_MS: '10',
+  }));
   afterAll(async () => {
-    await t.close();
     await new Promise((resolve) => storage.close(resolve));
-  });
-  beforeEach(async () => {
-    await resetDatabase(t.app);
   });
 
   it('retries each storage request STORAGE_MAX_TRIES times, then fails the job with a 500 OperationOutcome', async () => {
     await store(t.app, paddedPatients(3));
     requests = 0;
 
-    const statusPath = await kickOffWith(t.app, '/$export', { query: { _type: 'Patient' } });
+    const statusPath = await kickOff(t.app, '/$export', { query: { _type: 'Patient' } });
     await eventually(
       async () => (await request(t.app.getHttpServer()).get(statusPath)).status !== 202,
       'the export to end',

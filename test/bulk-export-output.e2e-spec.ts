@@ -2,21 +2,20 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DataSource } from 'typeorm';
-import { TestApp } from './support/test-app';
 import { listBlobNames, readText, testBlobService } from './support/azurite';
 import {
-  bootExportApp,
   currentContentByType,
   downloadLines,
   downloadRaw,
   exportIdOf,
   exportManifest,
   idsOfLines,
-  Manifest,
+  idsOfType,
+  jobRow,
+  linesOfType,
   ndjsonLines,
-  resetDatabase,
   store,
+  useExportApp,
 } from './support/export-helpers';
 import {
   group,
@@ -35,38 +34,12 @@ function compact(instant: string): string {
   return instant.replace(/\.\d{3}Z$/, '').replace(/[-:]/g, '');
 }
 
-async function jobLocation(
-  t: TestApp,
-  statusPath: string,
-): Promise<{ container: string; prefix: string }> {
-  const [row] = await t.app
-    .get(DataSource)
-    .query<{ location: { container: string; prefix: string } }[]>(
-      'SELECT location FROM export_job WHERE id = $1',
-      [exportIdOf(statusPath)],
-    );
-  return row.location;
-}
-
 async function blobText(container: string, name: string): Promise<string> {
   const download = await testBlobService()
     .getContainerClient(container)
     .getBlobClient(name)
     .download();
   return readText(download.readableStreamBody as NodeJS.ReadableStream);
-}
-
-/** Every line of every output file of one type, downloaded through the manifest URLs. */
-async function linesOfType(t: TestApp, manifest: Manifest, type: string): Promise<string[]> {
-  const lines: string[] = [];
-  for (const entry of manifest.output.filter((o) => o.type === type)) {
-    lines.push(...(await downloadLines(t.app, entry.url)));
-  }
-  return lines;
-}
-
-async function idsOfType(t: TestApp, manifest: Manifest, type: string): Promise<string[]> {
-  return idsOfLines(await linesOfType(t, manifest, type)).sort();
 }
 
 function idsOf(resources: FhirResource[], type: string): string[] {
@@ -77,17 +50,7 @@ function idsOf(resources: FhirResource[], type: string): string[] {
 }
 
 describe('$export output (Azure Blob Storage, proxied downloads)', () => {
-  let t: TestApp;
-
-  beforeAll(async () => {
-    t = await bootExportApp();
-  });
-  afterAll(async () => {
-    await t.close();
-  });
-  beforeEach(async () => {
-    await resetDatabase(t.app);
-  });
+  const t = useExportApp();
 
   it('exports exactly the current database content per type, byte for byte, read back from Azurite', async () => {
     await store(t.app, syntheaResources(0));
@@ -102,7 +65,7 @@ describe('$export output (Azure Blob Storage, proxied downloads)', () => {
     const expected = await currentContentByType(t.app);
     expect(manifest.output.map((o) => o.type)).toEqual([...expected.keys()].sort());
 
-    const location = await jobLocation(t, statusPath);
+    const { location } = await jobRow(t.app, exportIdOf(statusPath));
     for (const [type, contents] of expected) {
       const entries = manifest.output.filter((o) => o.type === type);
       expect(entries).toHaveLength(1);
@@ -139,7 +102,7 @@ describe('$export output (Azure Blob Storage, proxied downloads)', () => {
       ['Observation', 4],
       ['Organization', 1],
     ]);
-    expect(await idsOfType(t, manifest, 'Observation')).toEqual(idsOf(data, 'Observation'));
+    expect(await idsOfType(t.app, manifest, 'Observation')).toEqual(idsOf(data, 'Observation'));
   });
 
   it('exports with _since only resources updated after it, each in its current version', async () => {
@@ -154,7 +117,7 @@ describe('$export output (Azure Blob Storage, proxied downloads)', () => {
     const { manifest } = await exportManifest(t.app, '/$export', { query: { _since: since } });
 
     expect(manifest.output.map((o) => o.type)).toEqual(['Patient']);
-    const lines = await linesOfType(t, manifest, 'Patient');
+    const lines = await linesOfType(t.app, manifest, 'Patient');
     expect(idsOfLines(lines).sort()).toEqual([a.id, d.id].sort());
     const exportedA = JSON.parse(lines.find((l) => l.includes(a.id as string))!) as FhirResource;
     expect(exportedA.meta?.versionId).toBe('2');
@@ -171,8 +134,8 @@ describe('$export output (Azure Blob Storage, proxied downloads)', () => {
     const { manifest } = await exportManifest(t.app, '/Patient/$export');
 
     expect(manifest.output.map((o) => o.type)).toEqual(['Observation', 'Patient']);
-    expect(await idsOfType(t, manifest, 'Patient')).toEqual(idsOf(data, 'Patient'));
-    expect(await idsOfType(t, manifest, 'Observation')).toEqual(idsOf(data, 'Observation'));
+    expect(await idsOfType(t.app, manifest, 'Patient')).toEqual(idsOf(data, 'Patient'));
+    expect(await idsOfType(t.app, manifest, 'Observation')).toEqual(idsOf(data, 'Observation'));
   });
 
   it('exports at Patient level with POST patient only the compartments of the named patients', async () => {
@@ -191,13 +154,15 @@ describe('$export output (Azure Blob Storage, proxied downloads)', () => {
       },
     });
 
-    expect(await idsOfType(t, manifest, 'Patient')).toEqual([first.id, third.id].sort());
+    expect(await idsOfType(t.app, manifest, 'Patient')).toEqual([first.id, third.id].sort());
     const observations = data.filter(
       (r) =>
         r.resourceType === 'Observation' &&
         [first.id, third.id].some((id) => JSON.stringify(r).includes(`Patient/${id}`)),
     );
-    expect(await idsOfType(t, manifest, 'Observation')).toEqual(idsOf(observations, 'Observation'));
+    expect(await idsOfType(t.app, manifest, 'Observation')).toEqual(
+      idsOf(observations, 'Observation'),
+    );
   });
 
   it('exports at Group level only the data of active members, nested Groups expanded', async () => {
@@ -213,8 +178,8 @@ describe('$export output (Azure Blob Storage, proxied downloads)', () => {
 
     const { manifest } = await exportManifest(t.app, `/Group/${outer.id}/$export`);
 
-    expect(await idsOfType(t, manifest, 'Patient')).toEqual([a.id, c.id].sort());
-    expect(await idsOfType(t, manifest, 'Observation')).toEqual(
+    expect(await idsOfType(t.app, manifest, 'Patient')).toEqual([a.id, c.id].sort());
+    expect(await idsOfType(t.app, manifest, 'Observation')).toEqual(
       [observations[0].id, observations[2].id].sort(),
     );
     expect(manifest.output.every((o) => ['Group', 'Observation', 'Patient'].includes(o.type))).toBe(
@@ -312,20 +277,10 @@ describe('$export output (Azure Blob Storage, proxied downloads)', () => {
 
 describe('$export output rollover (EXPORT_FILE_MAX_MB=0.002, a checkpoint every page)', () => {
   const limit = Math.floor(0.002 * 1024 * 1024);
-  let t: TestApp;
-
-  beforeAll(async () => {
-    t = await bootExportApp({
-      EXPORT_FILE_MAX_MB: '0.002',
-      EXPORT_PAGE_SIZE: '7',
-      EXPORT_CHECKPOINT_MB: '0.001',
-    });
-  });
-  afterAll(async () => {
-    await t.close();
-  });
-  beforeEach(async () => {
-    await resetDatabase(t.app);
+  const t = useExportApp({
+    EXPORT_FILE_MAX_MB: '0.002',
+    EXPORT_PAGE_SIZE: '7',
+    EXPORT_CHECKPOINT_MB: '0.001',
   });
 
   it('rolls over to Patient-2.ndjson, Patient-3.ndjson, ... never splitting a line, counts exact', async () => {
@@ -362,17 +317,7 @@ describe('$export output rollover (EXPORT_FILE_MAX_MB=0.002, a checkpoint every 
 });
 
 describe('$export with EXPORT_FILE_URLS=sas', () => {
-  let t: TestApp;
-
-  beforeAll(async () => {
-    t = await bootExportApp({ EXPORT_FILE_URLS: 'sas' });
-  });
-  afterAll(async () => {
-    await t.close();
-  });
-  beforeEach(async () => {
-    await resetDatabase(t.app);
-  });
+  const t = useExportApp({ EXPORT_FILE_URLS: 'sas' });
 
   it('hands out signed storage URLs that download with a plain fetch and need no access token', async () => {
     await store(t.app, patientsWithObservations(2, 1));
@@ -397,19 +342,14 @@ describe('$export with EXPORT_FILE_URLS=sas', () => {
 });
 
 describe('$export with EXPORT_STORAGE=filesystem', () => {
-  let t: TestApp;
   let root: string;
 
   beforeAll(async () => {
     root = await mkdtemp(join(tmpdir(), 'export-fs-'));
-    t = await bootExportApp({ EXPORT_STORAGE: 'filesystem', EXPORT_FILESYSTEM_ROOT: root });
   });
+  const t = useExportApp(() => ({ EXPORT_STORAGE: 'filesystem', EXPORT_FILESYSTEM_ROOT: root }));
   afterAll(async () => {
-    await t.close();
     await rm(root, { recursive: true, force: true });
-  });
-  beforeEach(async () => {
-    await resetDatabase(t.app);
   });
 
   it('writes the same layout under the root directory: container, then folder, then files', async () => {
@@ -425,7 +365,7 @@ describe('$export with EXPORT_STORAGE=filesystem', () => {
     for (const type of ['Observation', 'Patient']) {
       const onDisk = await readFile(join(root, 'my-exports', folder, `${type}-1.ndjson`), 'utf8');
       expect(ndjsonLines(onDisk)).toEqual(expected.get(type));
-      expect(await linesOfType(t, shared.manifest, type)).toEqual(expected.get(type));
+      expect(await linesOfType(t.app, shared.manifest, type)).toEqual(expected.get(type));
     }
 
     const own = await exportManifest(t.app, '/$export', { query: { _type: 'Patient' } });

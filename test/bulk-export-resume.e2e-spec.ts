@@ -1,21 +1,23 @@
 import request from 'supertest';
 import { DataSource } from 'typeorm';
-import { ExportCheckpoint, ExportJobStatus } from '../src/bulk-export/job/export-job.entity';
+import { ExportCheckpoint } from '../src/bulk-export/job/export-job.entity';
 import { ExportLocation } from '../src/bulk-export/storage/export-sink';
 import { WriterCheckpoint } from '../src/bulk-export/ndjson/rotating-ndjson.writer';
 import { ExportRunner } from '../src/bulk-export/processor/export.runner';
-import { ExportReadRepository } from '../src/bulk-export/read/export-read.repository';
 import { listBlobNames, testBlobService } from './support/azurite';
 import {
-  downloadLines,
+  exportIdOf,
+  idsOfLines,
+  jobRow,
   kickOff,
+  linesOfType,
   Manifest,
   pollUntilDone,
-  resetDatabase,
   store,
+  useExportApp,
 } from './support/export-helpers';
+import { holdPageRead, recordRuns, within } from './support/export-spies';
 import { observation, patient } from './support/factories';
-import { bootTestApp, TestApp } from './support/test-app';
 import { killAllWorkers, spawnWorker, WorkerProcess } from './support/worker-process';
 
 /**
@@ -31,12 +33,6 @@ const WORKER_ENV = {
 
 const PATIENTS = 3000;
 const TYPES = ['Observation', 'Patient'];
-
-interface JobRow {
-  status: ExportJobStatus;
-  checkpoint: ExportCheckpoint;
-  location: ExportLocation;
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -55,8 +51,6 @@ async function waitFor<T>(
   }
 }
 
-const idOf = (line: string) => (JSON.parse(line) as { id: string }).id;
-
 function writerOf(checkpoint: ExportCheckpoint, type: string): WriterCheckpoint | undefined {
   return checkpoint.types?.[type]?.writer as WriterCheckpoint | undefined;
 }
@@ -69,28 +63,20 @@ function checkpointedBytes(checkpoint: ExportCheckpoint, type: string): number {
 }
 
 describe('$export crash-resume with worker processes killed by kill -9', () => {
-  let t: TestApp;
+  // Only the spawned worker processes run export jobs.
+  const t = useExportApp({ ROLE: 'api' });
   let db: DataSource;
 
-  beforeAll(async () => {
-    // Only the spawned worker processes run export jobs.
-    t = await bootTestApp({ ROLE: 'api' });
+  beforeAll(() => {
     db = t.app.get(DataSource);
   });
   afterEach(async () => {
     await killAllWorkers();
   });
-  afterAll(async () => {
-    await killAllWorkers();
-    await t.close();
-  });
 
-  async function jobRow(exportId: string): Promise<JobRow> {
-    const [row] = await db.query<JobRow[]>(
-      'SELECT status, checkpoint, location FROM export_job WHERE id = $1',
-      [exportId],
-    );
-    return row;
+  /** A worker process on this app's queue. */
+  function worker(): WorkerProcess {
+    return spawnWorker({ ...WORKER_ENV, QUEUE_PREFIX: t.config.QUEUE_PREFIX });
   }
 
   async function storedBytes(location: ExportLocation, type: string): Promise<number> {
@@ -125,7 +111,7 @@ describe('$export crash-resume with worker processes killed by kill -9', () => {
   ): Promise<ExportCheckpoint> {
     await waitFor(
       async () => {
-        const job = await jobRow(exportId);
+        const job = await jobRow(t.app, exportId);
         if (job.status !== 'queued' && job.status !== 'running') {
           throw new Error(`the export is ${job.status} before ${what}`);
         }
@@ -161,11 +147,10 @@ describe('$export crash-resume with worker processes killed by kill -9', () => {
       if (lock.isTransactionActive) await lock.rollbackTransaction();
       await lock.release();
     }
-    return (await jobRow(exportId)).checkpoint;
+    return (await jobRow(t.app, exportId)).checkpoint;
   }
 
   it('resumes from the last checkpoint after its workers die mid-file, and exports every resource exactly once', async () => {
-    await resetDatabase(t.app);
     for (let start = 0; start < PATIENTS; start += 500) {
       const patients = await store(
         t.app,
@@ -178,11 +163,11 @@ describe('$export crash-resume with worker processes killed by kill -9', () => {
     }
 
     const statusPath = await kickOff(t.app, '/$export?_type=Observation,Patient');
-    const exportId = statusPath.split('/').pop() ?? '';
-    const { location } = await jobRow(exportId);
+    const exportId = exportIdOf(statusPath);
+    const { location } = await jobRow(t.app, exportId);
 
     // Worker A dies while it writes Observation (the first type).
-    const a = spawnWorker(WORKER_ENV);
+    const a = worker();
     await a.ready;
     const atFirstCrash = await killBeforeNextCheckpoint(
       a,
@@ -197,7 +182,7 @@ describe('$export crash-resume with worker processes killed by kill -9', () => {
     );
 
     // Worker B takes the stalled job over, finishes Observation, and dies while it writes Patient.
-    const b = spawnWorker(WORKER_ENV);
+    const b = worker();
     await b.ready;
     const atSecondCrash = await killBeforeNextCheckpoint(
       b,
@@ -215,7 +200,7 @@ describe('$export crash-resume with worker processes killed by kill -9', () => {
     );
 
     // Worker C finishes the job.
-    const c = spawnWorker(WORKER_ENV);
+    const c = worker();
     const res = await pollUntilDone(t.app, statusPath, 60_000);
     expect({ status: res.status, failure: res.status === 200 ? null : c.output() }).toEqual({
       status: 200,
@@ -229,13 +214,9 @@ describe('$export crash-resume with worker processes killed by kill -9', () => {
     for (const type of TYPES) {
       const files = manifest.output.filter((o) => o.type === type);
       expect(files.length).toBeGreaterThan(1); // rolled over to several files
-      const lines: string[] = [];
-      for (const file of files) {
-        const fileLines = await downloadLines(t.app, file.url);
-        expect([file.url, fileLines.length]).toEqual([file.url, file.count]);
-        lines.push(...fileLines);
-      }
-      const ids = lines.map(idOf);
+      // Each file holds the count the manifest gives it.
+      const lines = await linesOfType(t.app, manifest, type);
+      const ids = idsOfLines(lines);
       const expected = rows.filter((r) => r.type === type);
       expect(expected).toHaveLength(PATIENTS);
       expect(ids.length - new Set(ids).size).toBe(0); // no resource twice
@@ -260,17 +241,7 @@ describe('$export crash-resume with worker processes killed by kill -9', () => {
 });
 
 describe('$export run fencing', () => {
-  let t: TestApp;
-
-  beforeAll(async () => {
-    t = await bootTestApp({ EXPORT_PAGE_SIZE: '5' });
-  });
-  afterAll(async () => {
-    await t.close();
-  });
-  afterEach(() => {
-    jest.restoreAllMocks();
-  });
+  const t = useExportApp({ EXPORT_PAGE_SIZE: '5' });
 
   async function jobOutcome(exportId: string): Promise<Record<string, unknown>> {
     const [row] = await t.app
@@ -283,49 +254,25 @@ describe('$export run fencing', () => {
   }
 
   it('stops a stalled run whose job another run took over, leaving the finished files alone', async () => {
-    await resetDatabase(t.app);
     await store(
       t.app,
       Array.from({ length: 20 }, () => patient()),
     );
     const runner = t.app.get(ExportRunner);
-    const reads = t.app.get(ExportReadRepository);
-    const runs: Promise<void>[] = [];
-    const run = runner.run.bind(runner);
-    jest.spyOn(runner, 'run').mockImplementation((id) => {
-      const running = run(id);
-      runs.push(running);
-      return running;
-    });
+    const runs = recordRuns(t.app);
     // The first run stalls after its first page, as a worker whose lock ran out would.
-    const page = reads.pageNdjson.bind(reads);
-    let stalled: () => void = () => undefined;
-    const resume = new Promise<void>((resolve) => (stalled = resolve));
-    let reached: () => void = () => undefined;
-    const atStall = new Promise<void>((resolve) => (reached = resolve));
-    let held = false;
-    jest.spyOn(reads, 'pageNdjson').mockImplementation(async (query) => {
-      if (!held && query.afterSeq !== '0') {
-        held = true;
-        reached();
-        await resume;
-      }
-      return page(query);
-    });
+    const stall = holdPageRead(t.app, (query) => query.afterSeq !== '0');
 
     try {
       const statusPath = await kickOff(t.app, '/$export?_type=Patient');
-      await waitFor(
-        () => Promise.race([atStall.then(() => true), sleep(50).then(() => false)]),
-        'the first run to stall',
-      );
+      await within(stall.reached, 45_000, 'the first run to stall');
       // BullMQ hands the stalled job to another worker, whose run claims it and finishes it.
-      const exportId = statusPath.split('/').pop() ?? '';
+      const exportId = exportIdOf(statusPath);
       await runner.run(exportId);
       expect(runs).toHaveLength(2); // the stalled run from the queue, and the one that took over
       const finished = await jobOutcome(exportId);
       expect(finished.status).toBe('completed');
-      stalled();
+      stall.release();
       await runs[0];
 
       expect(await jobOutcome(exportId)).toEqual(finished);
@@ -334,13 +281,10 @@ describe('$export run fencing', () => {
       const rows = await t.app
         .get(DataSource)
         .query<{ content: string }[]>('SELECT content FROM resource WHERE type = $1', ['Patient']);
-      const lines: string[] = [];
-      for (const file of (after.body as Manifest).output) {
-        lines.push(...(await downloadLines(t.app, file.url)));
-      }
+      const lines = await linesOfType(t.app, after.body as Manifest, 'Patient');
       expect(lines.sort()).toEqual(rows.map((r) => r.content).sort());
     } finally {
-      stalled();
+      stall.release();
     }
   });
 });

@@ -4,18 +4,23 @@ import {
   ExportPageQuery,
   ExportReadRepository,
 } from '../src/bulk-export/read/export-read.repository';
-import { ResourceRepository, ResourceSession } from '../src/resources/resource.repository';
 import {
-  bootExportApp,
-  downloadLines,
+  FhirResource,
+  ResourceRepository,
+  ResourceSession,
+} from '../src/resources/resource.repository';
+import {
+  exportedLines,
+  exportIdOf,
+  idsOfLines,
   kickOff,
   Manifest,
   pollUntilDone,
-  resetDatabase,
   store,
+  useExportApp,
 } from './support/export-helpers';
+import { holdPageRead, within } from './support/export-spies';
 import { observation, patient } from './support/factories';
-import { bootTestApp, TestApp } from './support/test-app';
 
 interface Deferred<T> {
   promise: Promise<T>;
@@ -33,62 +38,29 @@ function deferred<T = void>(): Deferred<T> {
   return { promise, resolve, reject };
 }
 
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`gave up waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 class RolledBack extends Error {}
 
-/** Lines of every output file, by resource type. */
-async function exportedLines(t: TestApp, manifest: Manifest): Promise<Map<string, string[]>> {
-  const byType = new Map<string, string[]>();
-  for (const entry of manifest.output) {
-    const lines = await downloadLines(t.app, entry.url);
-    expect(lines).toHaveLength(entry.count);
-    byType.set(entry.type, [...(byType.get(entry.type) ?? []), ...lines]);
-  }
-  return byType;
-}
-
 const sorted = (lines: Iterable<string>) => [...lines].sort();
 
-const idOf = (line: string) => (JSON.parse(line) as { id: string }).id;
-
 describe('$export snapshot: each resource once, as of transaction_time', () => {
-  let t: TestApp;
+  // Small pages, so that the runner reads each type in several keyset pages.
+  const t = useExportApp({ EXPORT_PAGE_SIZE: '3' });
   let repo: ResourceRepository;
   let reads: ExportReadRepository;
   let db: DataSource;
   /** Run after each test, so that a failing test does not leave the runner held or a write open. */
   let cleanups: (() => Promise<unknown>)[] = [];
 
-  beforeAll(async () => {
-    // Small pages, so that the runner reads each type in several keyset pages.
-    t = await bootTestApp({ EXPORT_PAGE_SIZE: '3' });
+  beforeAll(() => {
     repo = t.app.get(ResourceRepository);
     reads = t.app.get(ExportReadRepository);
     db = t.app.get(DataSource);
   });
-  afterAll(async () => {
-    await t.close();
-  });
-  beforeEach(async () => {
-    await resetDatabase(t.app);
-  });
   afterEach(async () => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
     cleanups = [];
-    jest.restoreAllMocks();
   });
 
   /** Current, not deleted versions of one type: id → stored JSON. */
@@ -112,33 +84,21 @@ describe('$export snapshot: each resource once, as of transaction_time', () => {
   }
 
   async function transactionTimeOf(statusPath: string): Promise<Date> {
-    const id = statusPath.split('/').pop();
     const [row] = await db.query<{ transaction_time: Date }[]>(
       'SELECT transaction_time FROM export_job WHERE id = $1',
-      [id],
+      [exportIdOf(statusPath)],
     );
     return row.transaction_time;
   }
 
   /** Holds the runner before the first page read that `match` accepts, until released. */
   function holdExportPage(match: (query: ExportPageQuery) => boolean) {
-    const reached = deferred();
-    const release = deferred();
+    const held = holdPageRead(t.app, match);
     cleanups.push(() => {
-      release.resolve();
+      held.release();
       return Promise.resolve();
     });
-    const original = reads.pageNdjson.bind(reads);
-    let held = false;
-    const spy = jest.spyOn(reads, 'pageNdjson').mockImplementation(async (query) => {
-      if (!held && match(query)) {
-        held = true;
-        reached.resolve();
-        await release.promise;
-      }
-      return original(query);
-    });
-    return { reached: reached.promise, release: () => release.resolve(), spy };
+    return held;
   }
 
   /**
@@ -190,6 +150,21 @@ describe('$export snapshot: each resource once, as of transaction_time', () => {
       await sleep(2);
     }
     throw new Error(`the database clock does not pass ${at.toISOString()}`);
+  }
+
+  /**
+   * Opens a write that updates `changed` and creates a Patient, waits until the database clock
+   * is past its stamp, and kicks off a Patient export while the write is still open.
+   */
+  async function kickOffDuringOpenWrite(changed: FhirResource) {
+    const write = openWrite(async (session) => ({
+      updated: (await session.update('Patient', changed.id!, { ...changed, active: true })).stored,
+      created: await session.create(patient()),
+    }));
+    const { updated, created } = await within(write.written, 10_000, 'the open write');
+    await clockPast(updated.lastUpdated);
+    const statusPath = await kickOff(t.app, '/$export?_type=Patient');
+    return { write, updated, created, statusPath };
   }
 
   /** Polls the status URL (each answer must be 202) until X-Progress matches. */
@@ -244,18 +219,18 @@ describe('$export snapshot: each resource once, as of transaction_time', () => {
     hold.release();
 
     const manifest = await completed(statusPath);
-    const exported = await exportedLines(t, manifest);
+    const exported = await exportedLines(t.app, manifest);
     expect(sorted(exported.get('Observation') ?? [])).toEqual(sorted(before.Observation.values()));
     expect(sorted(exported.get('Patient') ?? [])).toEqual(sorted(before.Patient.values()));
-    expect(exported.get('Observation')?.map(idOf)).not.toContain(o9.id);
-    expect(exported.get('Patient')?.map(idOf)).not.toContain(p9.id);
+    expect(idsOfLines(exported.get('Observation')!)).not.toContain(o9.id);
+    expect(idsOfLines(exported.get('Patient')!)).not.toContain(p9.id);
 
     // What changed during the first export is exactly what a _since export picks up next.
     const since = await completed(
       await kickOff(t.app, `/$export?_type=Observation,Patient&_since=${manifest.transactionTime}`),
     );
     const after = { Observation: await current('Observation'), Patient: await current('Patient') };
-    const changes = await exportedLines(t, since);
+    const changes = await exportedLines(t.app, since);
     expect(sorted(changes.get('Observation') ?? [])).toEqual(
       sorted([o1, o6, o9].map((o) => after.Observation.get(o.id!)!)),
     );
@@ -275,14 +250,7 @@ describe('$export snapshot: each resource once, as of transaction_time', () => {
     ]);
     const oldVersionOfChanged = (await current('Patient')).get(changed.id!)!;
 
-    const write = openWrite(async (session) => ({
-      updated: (await session.update('Patient', changed.id!, { ...changed, active: true })).stored,
-      created: await session.create(patient()),
-    }));
-    const { updated, created } = await within(write.written, 10_000, 'the open write');
-    await clockPast(updated.lastUpdated);
-
-    const statusPath = await kickOff(t.app, '/$export?_type=Patient');
+    const { write, updated, created, statusPath } = await kickOffDuringOpenWrite(changed);
     const transactionTime = await transactionTimeOf(statusPath);
     // The precondition of the classic miss: stamped at or before transaction_time, not committed.
     expect(updated.lastUpdated.getTime()).toBeLessThanOrEqual(transactionTime.getTime());
@@ -295,7 +263,7 @@ describe('$export snapshot: each resource once, as of transaction_time', () => {
     await write.commit();
     const first = await completed(statusPath);
     expect(first.transactionTime).toBe(transactionTime.toISOString());
-    const firstLines = (await exportedLines(t, first)).get('Patient') ?? [];
+    const firstLines = (await exportedLines(t.app, first)).get('Patient') ?? [];
     const atT = await current('Patient');
     expect(sorted(firstLines)).toEqual(sorted(atT.values()));
     expect(firstLines).toContain(updated.content);
@@ -309,7 +277,7 @@ describe('$export snapshot: each resource once, as of transaction_time', () => {
     const second = await completed(
       await kickOff(t.app, `/$export?_type=Patient&_since=${first.transactionTime}`),
     );
-    const secondLines = (await exportedLines(t, second)).get('Patient') ?? [];
+    const secondLines = (await exportedLines(t.app, second)).get('Patient') ?? [];
     const now = await current('Patient');
     expect(sorted(secondLines)).toEqual(sorted([later.id!, fresh.id!].map((id) => now.get(id)!)));
 
@@ -320,7 +288,7 @@ describe('$export snapshot: each resource once, as of transaction_time', () => {
     for (const [id, content] of now) {
       expect([id, both.filter((line) => line === content).length]).toEqual([id, 1]);
     }
-    expect(new Set(both.map(idOf))).toEqual(new Set([...now.keys(), doomed.id!]));
+    expect(new Set(idsOfLines(both))).toEqual(new Set([...now.keys(), doomed.id!]));
   });
 
   it('waits for a write open across kick-off that then rolls back, and exports as if it never happened', async () => {
@@ -329,14 +297,7 @@ describe('$export snapshot: each resource once, as of transaction_time', () => {
     const [, changed] = await store(t.app, [patient(), patient(), patient()]);
     const before = await current('Patient');
 
-    const write = openWrite(async (session) => ({
-      updated: (await session.update('Patient', changed.id!, { ...changed, active: true })).stored,
-      created: await session.create(patient()),
-    }));
-    const { updated, created } = await within(write.written, 10_000, 'the open write');
-    await clockPast(updated.lastUpdated);
-
-    const statusPath = await kickOff(t.app, '/$export?_type=Patient');
+    const { write, updated, created, statusPath } = await kickOffDuringOpenWrite(changed);
     expect(updated.lastUpdated.getTime()).toBeLessThanOrEqual(
       (await transactionTimeOf(statusPath)).getTime(),
     );
@@ -345,10 +306,10 @@ describe('$export snapshot: each resource once, as of transaction_time', () => {
 
     await write.rollback();
     const first = await completed(statusPath);
-    const lines = (await exportedLines(t, first)).get('Patient') ?? [];
+    const lines = (await exportedLines(t.app, first)).get('Patient') ?? [];
     expect(sorted(lines)).toEqual(sorted(before.values()));
     expect(lines).not.toContain(updated.content);
-    expect(lines.map(idOf)).not.toContain(created.id);
+    expect(idsOfLines(lines)).not.toContain(created.id);
 
     const second = await completed(
       await kickOff(t.app, `/$export?_type=Patient&_since=${first.transactionTime}`),
@@ -358,17 +319,9 @@ describe('$export snapshot: each resource once, as of transaction_time', () => {
 });
 
 describe('$export waiting for writes open at kick-off', () => {
-  let t: TestApp;
-
-  beforeAll(async () => {
-    t = await bootExportApp({ EXPORT_MAX_WRITE_WAIT_MS: '300' });
-  });
-  afterAll(async () => {
-    await t.close();
-  });
+  const t = useExportApp({ EXPORT_MAX_WRITE_WAIT_MS: '300' });
 
   it('fails the job with a 503 OperationOutcome when a transaction stays open too long, rather than answering 202 forever', async () => {
-    await resetDatabase(t.app);
     const release = deferred();
     const opened = deferred();
     const write = t.app.get(ResourceRepository).inTransaction(async (session) => {

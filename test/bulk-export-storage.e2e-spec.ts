@@ -60,6 +60,21 @@ function idsOf(text: string): string[] {
 /** 0.01 MB, as a test would set EXPORT_FILE_MAX_MB: about four Patients per file. */
 const SMALL_LIMIT = maxFileBytesFromMegabytes(0.01);
 
+/** A writer of Patient NDJSON files on `sink` (files of up to 1 MB unless told). */
+function patientWriter(
+  sink: ExportSink,
+  location: ExportLocation,
+  options: { maxFileBytes?: number; resume?: WriterCheckpoint } = {},
+): RotatingNdjsonWriter {
+  return new RotatingNdjsonWriter({
+    sink,
+    location,
+    type: 'Patient',
+    maxFileBytes: options.maxFileBytes ?? 1e6,
+    resume: options.resume,
+  });
+}
+
 function viaJson(checkpoint: WriterCheckpoint): WriterCheckpoint {
   return JSON.parse(JSON.stringify(checkpoint)) as WriterCheckpoint;
 }
@@ -130,13 +145,7 @@ describe.each(sinks)('export storage on $label', (under) => {
   }
 
   function writer(location: ExportLocation, resume?: WriterCheckpoint) {
-    return new RotatingNdjsonWriter({
-      sink,
-      location,
-      type: 'Patient',
-      maxFileBytes: SMALL_LIMIT,
-      resume,
-    });
+    return patientWriter(sink, location, { maxFileBytes: SMALL_LIMIT, resume });
   }
 
   it('rolls over to Patient-2.ndjson once Patient-1 passes the limit, never splitting a line', async () => {
@@ -290,12 +299,7 @@ describe('AzureBlobSink specifics', () => {
   it('stores NDJSON files with content type application/fhir+ndjson', async () => {
     const target = sink();
     const location = await newLocation(target);
-    const w = new RotatingNdjsonWriter({
-      sink: target,
-      location,
-      type: 'Patient',
-      maxFileBytes: 1e6,
-    });
+    const w = patientWriter(target, location);
     await w.write(patientLines(3).join(''));
     await w.finish();
 
@@ -329,12 +333,7 @@ describe('AzureBlobSink specifics', () => {
   it('hands out a SAS URL that downloads the file', async () => {
     const target = sink();
     const location = await newLocation(target);
-    const w = new RotatingNdjsonWriter({
-      sink: target,
-      location,
-      type: 'Patient',
-      maxFileBytes: 1e6,
-    });
+    const w = patientWriter(target, location);
     await w.write(patientLines(2).join(''));
     await w.finish();
 
@@ -369,12 +368,7 @@ describe('AzureBlobSink specifics', () => {
   it('surfaces a storage fault as a rejected checkpoint after the configured retries', async () => {
     const target = sink({ retry: { maxTries: 3, retryDelayInMs: 5, maxRetryDelayInMs: 10 } });
     const location = await newLocation(target);
-    const w = new RotatingNdjsonWriter({
-      sink: target,
-      location,
-      type: 'Patient',
-      maxFileBytes: 1e6,
-    });
+    const w = patientWriter(target, location);
     const fault = failBlockUploads(Infinity);
     await w.write(patientLines(3).join(''));
 
@@ -388,12 +382,7 @@ describe('AzureBlobSink specifics', () => {
   it('rides out a transient storage fault through retries', async () => {
     const target = sink({ retry: { maxTries: 3, retryDelayInMs: 5, maxRetryDelayInMs: 10 } });
     const location = await newLocation(target);
-    const w = new RotatingNdjsonWriter({
-      sink: target,
-      location,
-      type: 'Patient',
-      maxFileBytes: 1e6,
-    });
+    const w = patientWriter(target, location);
     const fault = failBlockUploads(2);
     await w.write(patientLines(3).join(''));
     await w.finish();
@@ -424,12 +413,7 @@ describe('FilesystemSink specifics', () => {
       prefix: folderPrefix('job-1', new Date('2026-01-02T03:04:05Z')),
     };
     await sink.prepare(location);
-    const w = new RotatingNdjsonWriter({
-      sink,
-      location,
-      type: 'Patient',
-      maxFileBytes: SMALL_LIMIT,
-    });
+    const w = patientWriter(sink, location, { maxFileBytes: SMALL_LIMIT });
     await w.write(patientLines(6).join(''));
     await w.finish();
 
@@ -445,19 +429,13 @@ describe('FilesystemSink specifics', () => {
     const sink = new FilesystemSink({ root });
     const location = { container: 'lossy', prefix: '' };
     await sink.prepare(location);
-    const w = new RotatingNdjsonWriter({ sink, location, type: 'Patient', maxFileBytes: 1e6 });
+    const w = patientWriter(sink, location);
     await w.write(patientLines(2).join(''));
     const saved = await w.checkpoint();
     await w.abort();
     await truncate(join(root, 'lossy', 'Patient-1.ndjson'), 10);
 
-    const resumed = new RotatingNdjsonWriter({
-      sink,
-      location,
-      type: 'Patient',
-      maxFileBytes: 1e6,
-      resume: saved,
-    });
+    const resumed = patientWriter(sink, location, { resume: saved });
     await expect(resumed.write(patientLines(1, 2).join(''))).rejects.toThrow(/fewer than/);
   });
 

@@ -9,13 +9,7 @@ import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { generatePatientBundle } from '../generator/population-generator';
 import { FhirResource } from '../src/resources/resource.repository';
-import {
-  bootExportApp,
-  downloadLines,
-  exportManifest,
-  resetDatabase,
-} from './support/export-helpers';
-import { TestApp } from './support/test-app';
+import { exportManifest, idsOfType, useExportApp } from './support/export-helpers';
 
 /*
  * Issue 5: `_typeFilter` results cross-checked against a maintained in-memory FHIR search
@@ -110,14 +104,12 @@ function loadMedplumDefinitions(): void {
 }
 
 describe('$export _typeFilter agrees with medplum’s in-memory search matcher on generated data', () => {
-  let t: TestApp;
+  const t = useExportApp({}, { reset: 'once' });
   const stored = new Map<string, FhirResource[]>();
   const placeholders: Record<string, string> = {};
 
   beforeAll(async () => {
     loadMedplumDefinitions();
-    t = await bootExportApp();
-    await resetDatabase(t.app);
     const patientIds: string[] = [];
     const loadTimes: string[] = [];
     for (let index = 0; index < PATIENTS; index++) {
@@ -144,10 +136,6 @@ describe('$export _typeFilter agrees with medplum’s in-memory search matcher o
     }
   });
 
-  afterAll(async () => {
-    await t?.close();
-  });
-
   function fill(filter: string): string {
     return filter.replace(/\{(\w+)\}/g, (_m, name: string) => placeholders[name]);
   }
@@ -167,13 +155,7 @@ describe('$export _typeFilter agrees with medplum’s in-memory search matcher o
       const { manifest } = await exportManifest(t.app, '/$export', {
         query: { _type: type, _typeFilter: filters },
       });
-      const exported: string[] = [];
-      for (const output of manifest.output.filter((o) => o.type === type)) {
-        for (const line of await downloadLines(t.app, output.url)) {
-          exported.push((JSON.parse(line) as FhirResource).id as string);
-        }
-      }
-      exported.sort();
+      const exported = await idsOfType(t.app, manifest, type);
 
       // A filter that selects nothing or everything could agree by accident.
       expect({

@@ -1,45 +1,26 @@
-import { TestApp } from './support/test-app';
 import {
-  bootExportApp,
   downloadLines,
   expectOperationOutcome,
   exportManifest,
   kickOffResponse,
-  Manifest,
-  resetDatabase,
+  idsOfType,
   store,
+  useExportApp,
+  LENIENT,
 } from './support/export-helpers';
 import { observationOf, patientWithId } from './support/export-factories';
 
-const LENIENT = { Prefer: 'respond-async, handling=lenient' };
 const LOINC = 'http://loinc.org';
 
 function coded(code: string, status = 'final') {
   return { status, code: { coding: [{ system: LOINC, code }] } };
 }
 
-async function idsOf(t: TestApp, manifest: Manifest, type: string): Promise<string[]> {
-  const ids: string[] = [];
-  for (const entry of manifest.output.filter((o) => o.type === type)) {
-    for (const line of await downloadLines(t.app, entry.url)) {
-      ids.push((JSON.parse(line) as { id: string }).id);
-    }
-  }
-  return ids.sort();
-}
-
 describe('$export _typeFilter, evaluated in SQL as of transactionTime', () => {
-  let t: TestApp;
+  const t = useExportApp({ EXPORT_PAGE_SIZE: '2' });
   let patientId: string;
 
-  beforeAll(async () => {
-    t = await bootExportApp({ EXPORT_PAGE_SIZE: '2' });
-  });
-  afterAll(async () => {
-    await t.close();
-  });
   beforeEach(async () => {
-    await resetDatabase(t.app);
     const [p] = await store(t.app, [patientWithId()]);
     patientId = p.id as string;
     await store(t.app, [
@@ -54,8 +35,8 @@ describe('$export _typeFilter, evaluated in SQL as of transactionTime', () => {
     const { manifest } = await exportManifest(t.app, '/$export', {
       query: { _type: 'Patient,Observation', _typeFilter: `Observation?code=${LOINC}|8867-4` },
     });
-    expect(await idsOf(t, manifest, 'Observation')).toEqual(['heart-1', 'heart-2']);
-    expect(await idsOf(t, manifest, 'Patient')).toEqual([patientId]);
+    expect(await idsOfType(t.app, manifest, 'Observation')).toEqual(['heart-1', 'heart-2']);
+    expect(await idsOfType(t.app, manifest, 'Patient')).toEqual([patientId]);
     expect(manifest.output.find((o) => o.type === 'Observation')?.count).toBe(2);
   });
 
@@ -69,7 +50,7 @@ describe('$export _typeFilter, evaluated in SQL as of transactionTime', () => {
         ],
       },
     });
-    expect(await idsOf(t, manifest, 'Observation')).toEqual(['heart-1', 'weight-1']);
+    expect(await idsOfType(t.app, manifest, 'Observation')).toEqual(['heart-1', 'weight-1']);
   });
 
   it('keeps a comma inside one value as OR, in the URL-encoded form', async () => {
@@ -79,7 +60,7 @@ describe('$export _typeFilter, evaluated in SQL as of transactionTime', () => {
         _typeFilter: `Observation?code=${encodeURIComponent(`${LOINC}|29463-7,${LOINC}|85354-9`)}`,
       },
     });
-    expect(await idsOf(t, manifest, 'Observation')).toEqual(['bp-1', 'weight-1']);
+    expect(await idsOfType(t.app, manifest, 'Observation')).toEqual(['bp-1', 'weight-1']);
   });
 
   it('refuses a filter parameter the server cannot evaluate, naming it', async () => {
@@ -104,7 +85,7 @@ describe('$export _typeFilter, evaluated in SQL as of transactionTime', () => {
         _typeFilter: `Observation?code=${LOINC}|8867-4&no-such-param=1`,
       },
     });
-    expect(await idsOf(t, manifest, 'Observation')).toEqual(['heart-1', 'heart-2']);
+    expect(await idsOfType(t.app, manifest, 'Observation')).toEqual(['heart-1', 'heart-2']);
     const [warning] = await downloadLines(t.app, manifest.error[0].url);
     expect(warning).toContain('no-such-param');
   });

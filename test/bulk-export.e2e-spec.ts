@@ -1,27 +1,16 @@
 import request from 'supertest';
 import { DataSource } from 'typeorm';
-import { bootTestApp, TestApp } from './support/test-app';
 import {
   downloadLines,
   kickOff,
   Manifest,
   pollUntilDone,
-  resetDatabase,
   store,
+  useExportApp,
 } from './support/export-helpers';
 
 describe('system-level $export', () => {
-  let t: TestApp;
-
-  beforeAll(async () => {
-    t = await bootTestApp();
-  });
-  afterAll(async () => {
-    await t.close();
-  });
-  beforeEach(async () => {
-    await resetDatabase(t.app);
-  });
+  const t = useExportApp();
 
   it('exports every stored resource, one NDJSON file per type, byte for byte', async () => {
     const [patient] = await store(t.app, [
@@ -64,14 +53,7 @@ describe('system-level $export', () => {
 });
 
 describe('CapabilityStatement for bulk export', () => {
-  let t: TestApp;
-
-  beforeAll(async () => {
-    t = await bootTestApp();
-  });
-  afterAll(async () => {
-    await t.close();
-  });
+  const t = useExportApp();
 
   it('instantiates the Bulk Data CapabilityStatement and declares the three export operations', async () => {
     const res = await request(t.app.getHttpServer()).get('/metadata').expect(200);

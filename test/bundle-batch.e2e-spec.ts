@@ -1,4 +1,3 @@
-import { INestApplication } from '@nestjs/common';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { INDEX_TABLES, QueryFn, SearchIndexBatch } from '../src/search/search-index-batch';
@@ -11,7 +10,7 @@ import {
   transaction,
   urnUuid,
 } from './support/factories';
-import { bootTestApp, TestApp } from './support/test-app';
+import { useTestApp } from './support/test-app';
 
 const FHIR_JSON = 'application/fhir+json';
 
@@ -36,20 +35,15 @@ interface Row {
  * failure anywhere must leave nothing behind.
  */
 describe('Large transaction Bundles (batched creates)', () => {
-  let testApp: TestApp;
-  let app: INestApplication;
+  const t = useTestApp();
   let db: DataSource;
 
-  beforeAll(async () => {
-    testApp = await bootTestApp();
-    app = testApp.app;
-    db = app.get(DataSource);
+  beforeAll(() => {
+    db = t.app.get(DataSource);
   });
-  afterAll(() => testApp.close());
-  afterEach(() => jest.restoreAllMocks());
 
   const postBundle = (bundle: unknown) =>
-    request(app.getHttpServer())
+    request(t.app.getHttpServer())
       .post('/')
       .set('Content-Type', FHIR_JSON)
       .send(JSON.stringify(bundle));
@@ -166,7 +160,7 @@ describe('Large transaction Bundles (batched creates)', () => {
 
     // And search, which reads through those rows, finds them.
     const patientId = located[9].id;
-    const search = await request(app.getHttpServer())
+    const search = await request(t.app.getHttpServer())
       .get(`/Observation?subject=Patient/${patientId}&_summary=count`)
       .expect(200);
     expect(search.body.total).toBe(9);

@@ -1,30 +1,22 @@
-import { INestApplication } from '@nestjs/common';
 import { basename } from 'node:path';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { readBundle, syntheaBundleFiles } from './support/factories';
-import { bootTestApp, TestApp } from './support/test-app';
+import { useTestApp } from './support/test-app';
 
 // Synthea's types outside the Patient compartment (shared across patients).
 const NOT_IN_PATIENT_COMPARTMENT = new Set(['Organization', 'Practitioner', 'Location']);
 
 describe('loading Synthea transaction Bundles', () => {
-  let testApp: TestApp;
-  let app: INestApplication;
-
-  beforeAll(async () => {
-    testApp = await bootTestApp();
-    app = testApp.app;
-  });
-  afterAll(() => testApp.close());
+  const t = useTestApp();
 
   it.each(syntheaBundleFiles().map((file) => [basename(file), file]))(
     'stores every entry of %s with references resolved and the patient compartment recorded',
     async (_name, file) => {
       const bundle = readBundle(file);
-      const db = app.get(DataSource);
+      const db = t.app.get(DataSource);
 
-      const res = await request(app.getHttpServer())
+      const res = await request(t.app.getHttpServer())
         .post('/')
         .set('Content-Type', 'application/fhir+json')
         .set('Prefer', 'return=minimal')

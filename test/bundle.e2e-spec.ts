@@ -1,4 +1,3 @@
-import { INestApplication } from '@nestjs/common';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import {
@@ -13,7 +12,7 @@ import {
   transaction,
   urnUuid,
 } from './support/factories';
-import { bootTestApp, TestApp } from './support/test-app';
+import { useTestApp } from './support/test-app';
 
 const FHIR_JSON = 'application/fhir+json';
 
@@ -30,20 +29,13 @@ interface Entry {
 }
 
 describe('FHIR batch and transaction Bundles (POST [base])', () => {
-  let testApp: TestApp;
-  let app: INestApplication;
+  const t = useTestApp();
 
-  beforeAll(async () => {
-    testApp = await bootTestApp();
-    app = testApp.app;
-  });
-  afterAll(() => testApp.close());
-
-  const http = () => request(app.getHttpServer());
+  const http = () => request(t.app.getHttpServer());
   const postBundle = (bundle: unknown, headers: Record<string, string> = {}) =>
     http().post('/').set('Content-Type', FHIR_JSON).set(headers).send(JSON.stringify(bundle));
   const countRows = async (): Promise<number> => {
-    const [row] = await app.get(DataSource).query('SELECT count(*)::int AS n FROM resource');
+    const [row] = await t.app.get(DataSource).query('SELECT count(*)::int AS n FROM resource');
     return (row as { n: number }).n;
   };
   const idOf = (location: string | undefined) =>
@@ -72,7 +64,7 @@ describe('FHIR batch and transaction Bundles (POST [base])', () => {
 
     const read = await http().get(`/Observation/${obsId}`).expect(200);
     expect(read.body.subject.reference).toBe(`Patient/${patientId}`);
-    const rows: Array<{ patient_ids: string[] }> = await app
+    const rows: Array<{ patient_ids: string[] }> = await t.app
       .get(DataSource)
       .query(`SELECT patient_ids FROM resource WHERE type = 'Observation' AND id = $1`, [obsId]);
     expect(rows).toEqual([{ patient_ids: [patientId] }]);
@@ -364,7 +356,7 @@ describe('FHIR batch and transaction Bundles (POST [base])', () => {
     });
     const practitionerRows = async (npi: string): Promise<string[]> =>
       (
-        await app
+        await t.app
           .get(DataSource)
           .query<Array<{ id: string }>>(
             `SELECT id FROM resource WHERE type = 'Practitioner' AND superseded_at IS NULL AND content LIKE $1`,

@@ -1,6 +1,6 @@
 import { DataSource } from 'typeorm';
 import { inlineParameters } from '../src/bulk-export/read/copy-ndjson';
-import { bootTestApp, TestApp } from './support/test-app';
+import { useTestApp } from './support/test-app';
 
 /**
  * Export pages run as COPY, which takes no bind parameters, so their values are inlined as
@@ -8,14 +8,12 @@ import { bootTestApp, TestApp } from './support/test-app';
  * value bound as a parameter, hostile ones included.
  */
 describe('inlineParameters against PostgreSQL', () => {
-  let t: TestApp;
+  const t = useTestApp();
   let db: DataSource;
 
-  beforeAll(async () => {
-    t = await bootTestApp();
+  beforeAll(() => {
     db = t.app.get(DataSource);
   });
-  afterAll(() => t.close());
 
   const hostile = [
     "'; DROP TABLE resource; --",

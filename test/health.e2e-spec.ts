@@ -4,18 +4,12 @@ import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { loadConfig } from '../src/config/app-config';
 import { RedisHealthIndicator } from '../src/health/redis.health';
-import { bootTestApp, TestApp } from './support/test-app';
+import { useTestApp } from './support/test-app';
 
 describe('health probes', () => {
-  let testApp: TestApp;
+  const t = useTestApp();
 
-  beforeAll(async () => {
-    testApp = await bootTestApp();
-  });
-  afterAll(() => testApp.close());
-  afterEach(() => jest.restoreAllMocks());
-
-  const http = () => request(testApp.app.getHttpServer());
+  const http = () => request(t.app.getHttpServer());
 
   it('answers /health/live with 200', async () => {
     const res = await http().get('/health/live').expect(200);
@@ -44,7 +38,7 @@ describe('health probes', () => {
   });
 
   it('answers /health/ready with 503 naming the database when it does not answer', async () => {
-    const dataSource = testApp.app.get(DataSource);
+    const dataSource = t.app.get(DataSource);
     const query = dataSource.query.bind(dataSource);
     jest
       .spyOn(dataSource, 'query')

@@ -3,17 +3,12 @@ import packageJson from '../package.json';
 import { FhirDefinitions } from '../src/fhir/fhir-definitions.service';
 import { CapabilityRest, restResource, serverRest } from '../src/metadata/capability-statement';
 import { CapabilityStatementService } from '../src/metadata/capability-statement.service';
-import { bootTestApp, TestApp } from './support/test-app';
+import { useTestApp } from './support/test-app';
 
 describe('GET /metadata', () => {
-  let testApp: TestApp;
+  const t = useTestApp();
 
-  beforeAll(async () => {
-    testApp = await bootTestApp();
-  });
-  afterAll(() => testApp.close());
-
-  const metadata = () => request(testApp.app.getHttpServer()).get('/metadata').expect(200);
+  const metadata = () => request(t.app.getHttpServer()).get('/metadata').expect(200);
 
   it('answers an active instance CapabilityStatement for FHIR 4.0.1 in JSON', async () => {
     const res = await metadata();
@@ -38,7 +33,7 @@ describe('GET /metadata', () => {
     const types = rest.resource.map((r) => r.type);
 
     expect(rest.mode).toBe('server');
-    expect(types).toEqual([...testApp.app.get(FhirDefinitions).resourceTypes]);
+    expect(types).toEqual([...t.app.get(FhirDefinitions).resourceTypes]);
     expect(types).toEqual(expect.arrayContaining(['Patient', 'Observation', 'Group']));
     const patient = rest.resource.find((r) => r.type === 'Patient');
     expect(patient?.interaction.map((i) => i.code).sort()).toEqual(
@@ -54,7 +49,7 @@ describe('GET /metadata', () => {
   });
 
   it('includes what other modules contribute', async () => {
-    testApp.app.get(CapabilityStatementService).register({
+    t.app.get(CapabilityStatementService).register({
       contribute(statement, context) {
         statement.instantiates = [
           ...(statement.instantiates ?? []),

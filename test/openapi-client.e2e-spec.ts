@@ -4,9 +4,9 @@ import { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import createClient, { Client } from 'openapi-fetch';
 import type { components, paths } from './generated/openapi';
-import { resetDatabase, store } from './support/export-helpers';
+import { store } from './support/export-helpers';
 import { observation, patient } from './support/factories';
-import { bootTestApp, TestApp } from './support/test-app';
+import { useTestApp } from './support/test-app';
 
 type ExportManifest = components['schemas']['ExportManifest'];
 
@@ -17,7 +17,7 @@ const STATUS_PATH = /^\/_operations\/export\/([^/]+)$/;
 const FILE_PATH = /^\/_operations\/export\/([^/]+)\/([^/]+)$/;
 
 describe('client generated from the OpenAPI document', () => {
-  let t: TestApp;
+  const t = useTestApp({}, { reset: 'each' });
   let baseUrl: string;
   let client: Client<paths>;
 
@@ -51,17 +51,10 @@ describe('client generated from the OpenAPI document', () => {
   }
 
   beforeAll(async () => {
-    t = await bootTestApp();
     await t.app.listen(0, '127.0.0.1');
     const { port } = (t.app.getHttpServer() as Server).address() as AddressInfo;
     baseUrl = `http://127.0.0.1:${port}`;
     client = createClient<paths>({ baseUrl });
-  });
-  afterAll(async () => {
-    await t.close();
-  });
-  beforeEach(async () => {
-    await resetDatabase(t.app);
   });
 
   it('kicks off by GET, polls to the manifest and downloads a file at its manifest URL', async () => {

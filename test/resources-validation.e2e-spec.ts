@@ -1,8 +1,7 @@
-import { INestApplication } from '@nestjs/common';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { newId, patient } from './support/factories';
-import { bootTestApp, TestApp } from './support/test-app';
+import { useTestApp } from './support/test-app';
 
 const FHIR_JSON = 'application/fhir+json';
 
@@ -19,18 +18,11 @@ function expectOutcome(body: Outcome, diagnostics: string | RegExp): void {
 }
 
 describe('FHIR REST: refusing bad input with an OperationOutcome and writing nothing', () => {
-  let testApp: TestApp;
-  let app: INestApplication;
+  const t = useTestApp({ MAX_BODY_SIZE: '4kb' });
 
-  beforeAll(async () => {
-    testApp = await bootTestApp({ MAX_BODY_SIZE: '4kb' });
-    app = testApp.app;
-  });
-  afterAll(() => testApp.close());
-
-  const http = () => request(app.getHttpServer());
+  const http = () => request(t.app.getHttpServer());
   const rows = async (): Promise<number> => {
-    const [row] = await app.get(DataSource).query('SELECT count(*)::int AS n FROM resource');
+    const [row] = await t.app.get(DataSource).query('SELECT count(*)::int AS n FROM resource');
     return (row as { n: number }).n;
   };
   let before: number;
@@ -194,14 +186,9 @@ describe('FHIR REST: refusing bad input with an OperationOutcome and writing not
 });
 
 describe('FHIR REST routes leave operation and infrastructure paths alone', () => {
-  let testApp: TestApp;
+  const t = useTestApp();
 
-  beforeAll(async () => {
-    testApp = await bootTestApp();
-  });
-  afterAll(() => testApp.close());
-
-  const http = () => request(testApp.app.getHttpServer());
+  const http = () => request(t.app.getHttpServer());
   const notFromResourceRoutes = (body: Outcome | undefined) => {
     const diagnostics = body?.issue?.[0]?.diagnostics ?? '';
     expect(diagnostics).not.toMatch(/Unknown resource type|Invalid resource id|Content-Type/);

@@ -1,22 +1,14 @@
-import { INestApplication } from '@nestjs/common';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { newId, observation, patient, TestResource } from './support/factories';
-import { bootTestApp, TestApp } from './support/test-app';
+import { useTestApp } from './support/test-app';
 
 const FHIR_JSON = 'application/fhir+json';
 
 describe('FHIR REST: create, read, update, delete, vread, history', () => {
-  let testApp: TestApp;
-  let app: INestApplication;
+  const t = useTestApp();
 
-  beforeAll(async () => {
-    testApp = await bootTestApp();
-    app = testApp.app;
-  });
-  afterAll(() => testApp.close());
-
-  const http = () => request(app.getHttpServer());
+  const http = () => request(t.app.getHttpServer());
   const post = (url: string, body: unknown) =>
     http().post(url).set('Content-Type', FHIR_JSON).send(JSON.stringify(body));
   const put = (url: string, body: unknown, headers: Record<string, string> = {}) =>
@@ -225,7 +217,7 @@ describe('FHIR REST: create, read, update, delete, vread, history', () => {
 
     const obs = await post('/Observation', observation(`Patient/${patientId}`)).expect(201);
 
-    const rows: Array<{ patient_ids: string[]; content: string }> = await app
+    const rows: Array<{ patient_ids: string[]; content: string }> = await t.app
       .get(DataSource)
       .query(`SELECT patient_ids, content FROM resource WHERE type = 'Observation' AND id = $1`, [
         obs.body.id,
@@ -237,15 +229,10 @@ describe('FHIR REST: create, read, update, delete, vread, history', () => {
 });
 
 describe('FHIR REST with PUBLIC_BASE_URL', () => {
-  let testApp: TestApp;
-
-  beforeAll(async () => {
-    testApp = await bootTestApp({ PUBLIC_BASE_URL: 'https://public.example.com/fhir/' });
-  });
-  afterAll(() => testApp.close());
+  const t = useTestApp({ PUBLIC_BASE_URL: 'https://public.example.com/fhir/' });
 
   it('builds Location from the configured base URL whatever the request says', async () => {
-    const res = await request(testApp.app.getHttpServer())
+    const res = await request(t.app.getHttpServer())
       .post('/Patient')
       .set('Content-Type', 'application/json')
       .set('X-Forwarded-Host', 'other.example.org')

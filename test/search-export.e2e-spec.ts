@@ -1,4 +1,3 @@
-import { INestApplication } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import {
@@ -10,7 +9,7 @@ import { SearchIndexer } from '../src/search/search-indexer';
 import { SearchParameters } from '../src/search/search-parameters';
 import { parseSearchQuery } from '../src/search/search-query';
 import { reindexAll } from '../src/search/search-reindex';
-import { bootTestApp, TestApp } from './support/test-app';
+import { useTestApp } from './support/test-app';
 
 const HEART_RATE = 'code=http%3A%2F%2Floinc.org%7C8867-4';
 
@@ -26,8 +25,7 @@ function planNodes(node: PlanNode): PlanNode[] {
 }
 
 describe('_typeFilter evaluated in SQL by the export page and count reads', () => {
-  let testApp: TestApp;
-  let app: INestApplication;
+  const t = useTestApp();
   let repository: ResourceRepository;
   let reads: ExportReadRepository;
   const run = randomUUID().slice(0, 8);
@@ -67,13 +65,10 @@ describe('_typeFilter evaluated in SQL by the export page and count reads', () =
       .sort();
   };
 
-  beforeAll(async () => {
-    testApp = await bootTestApp();
-    app = testApp.app;
-    repository = app.get(ResourceRepository);
-    reads = app.get(ExportReadRepository);
+  beforeAll(() => {
+    repository = t.app.get(ResourceRepository);
+    reads = t.app.get(ExportReadRepository);
   });
-  afterAll(() => testApp.close());
 
   it('returns exactly the versions that matched as of transaction time, ORing the filters', async () => {
     await write([
@@ -187,7 +182,7 @@ describe('_typeFilter evaluated in SQL by the export page and count reads', () =
   });
 
   it('lets the kick-off refuse parameters the server cannot evaluate, naming them', () => {
-    const parameters = app.get(SearchParameters);
+    const parameters = t.app.get(SearchParameters);
     expect(() => parseSearchQuery('Observation', 'colour=red', parameters)).toThrow(/colour/);
     expect(() =>
       parseSearchQuery('Observation', 'code-value-quantity=x', parameters, { context: 'filter' }),
@@ -204,7 +199,7 @@ describe('_typeFilter evaluated in SQL by the export page and count reads', () =
   });
 
   it('reindex rebuilds the same index rows for every stored version', async () => {
-    const db = app.get(DataSource);
+    const db = t.app.get(DataSource);
     const snapshot = async (): Promise<string> =>
       JSON.stringify(
         await db.query(
@@ -217,14 +212,14 @@ describe('_typeFilter evaluated in SQL by the export page and count reads', () =
       [id('a')],
     );
     expect(await snapshot()).not.toBe(before);
-    const progress = await reindexAll(db, app.get(SearchIndexer), { batchSize: 7 });
+    const progress = await reindexAll(db, t.app.get(SearchIndexer), { batchSize: 7 });
     expect(progress.versions).toBeGreaterThan(0);
     expect(await snapshot()).toBe(before);
   });
 
   describe('on a table of 100k generated resources', () => {
     beforeAll(async () => {
-      const db = app.get(DataSource);
+      const db = t.app.get(DataSource);
       await db.query(`
         INSERT INTO resource (type, id, version, last_updated, content)
         SELECT (ARRAY['Observation','Condition','Patient','Encounter','Procedure'])[1 + g % 5],
@@ -243,7 +238,7 @@ describe('_typeFilter evaluated in SQL by the export page and count reads', () =
     });
 
     it('plans a keyset export page with a typical _typeFilter on indexes, not a sequential scan', async () => {
-      const db = app.get(DataSource);
+      const db = t.app.get(DataSource);
       const captured: { sql: string; params: unknown[] }[] = [];
       const original = db.query.bind(db);
       const spy = jest.spyOn(db, 'query').mockImplementation((sql: string, params?: unknown) => {

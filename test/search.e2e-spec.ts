@@ -1,8 +1,7 @@
-import { INestApplication } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
-import { bootTestApp, TestApp } from './support/test-app';
+import { useTestApp } from './support/test-app';
 
 const FHIR_JSON = 'application/fhir+json';
 
@@ -19,8 +18,7 @@ interface SearchBundle {
 }
 
 describe('FHIR search over the index (GET /{type}, POST /{type}/_search)', () => {
-  let testApp: TestApp;
-  let app: INestApplication;
+  const t = useTestApp();
   // Every resource of this suite carries this tag and every query filters on it, so data other
   // suites leave in a shared database cannot change the results.
   const run = randomUUID().slice(0, 8);
@@ -28,7 +26,7 @@ describe('FHIR search over the index (GET /{type}, POST /{type}/_search)', () =>
   const tagParam = `_tag=urn:test:run|${run}`;
   const id = (name: string): string => `${name}-${run}`;
 
-  const http = () => request(app.getHttpServer());
+  const http = () => request(t.app.getHttpServer());
   const put = (resource: { resourceType: string; id: string; [k: string]: unknown }) =>
     http()
       .put(`/${resource.resourceType}/${resource.id}`)
@@ -52,8 +50,6 @@ describe('FHIR search over the index (GET /{type}, POST /{type}/_search)', () =>
   }
 
   beforeAll(async () => {
-    testApp = await bootTestApp();
-    app = testApp.app;
     const patients = [
       {
         resourceType: 'Patient',
@@ -162,7 +158,6 @@ describe('FHIR search over the index (GET /{type}, POST /{type}/_search)', () =>
       await put(resource).expect(201);
     }
   });
-  afterAll(() => testApp.close());
 
   describe('token', () => {
     it('matches system|code, code alone, |code (no system) and system| (any code)', async () => {
@@ -498,7 +493,7 @@ describe('FHIR search over the index (GET /{type}, POST /{type}/_search)', () =>
           }),
         );
       expect(res.status).toBe(412);
-      const db = app.get(DataSource);
+      const db = t.app.get(DataSource);
       const rows = await db.query<{ n: string }[]>(
         `SELECT count(*) AS n FROM search_string WHERE norm = $1`,
         [family.toLowerCase()],
@@ -510,7 +505,7 @@ describe('FHIR search over the index (GET /{type}, POST /{type}/_search)', () =>
     it('writes the index in the same transaction as the version it belongs to', async () => {
       const pid = id('same-tx');
       await put({ resourceType: 'Patient', id: pid, name: [{ family: 'Indexed' }] }).expect(201);
-      const db = app.get(DataSource);
+      const db = t.app.get(DataSource);
       const rows = await db.query<{ xmin_resource: string; xmin_index: string }[]>(
         `SELECT r.xmin::text AS xmin_resource, s.xmin::text AS xmin_index
          FROM resource r JOIN search_string s ON s.seq = r.seq

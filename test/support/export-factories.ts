@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import type { ExportRequest } from '../../src/bulk-export/export-request';
+import type { KickOff } from '../../src/bulk-export/job/export-job.service';
 import type { FhirResource } from '../../src/resources/resource.repository';
 import { newId, observation, patient, readBundle, syntheaBundleFiles } from './factories';
 
@@ -46,6 +48,21 @@ export function group(members: GroupMemberSpec[], id = newId('grp')): FhirResour
       ...(m.inactive === undefined ? {} : { inactive: m.inactive }),
     })),
   };
+}
+
+/**
+ * Patients of about 600 bytes each, so that a small EXPORT_CHECKPOINT_MB (0.001) checkpoints
+ * every page.
+ */
+export function paddedPatients(count: number): FhirResource[] {
+  return Array.from({ length: count }, () =>
+    patientWithId(undefined, {
+      text: {
+        status: 'generated',
+        div: `<div xmlns="http://www.w3.org/1999/xhtml">${'x'.repeat(400)}</div>`,
+      },
+    }),
+  );
 }
 
 /**
@@ -98,4 +115,28 @@ function rewriteReferences(value: unknown, references: Map<string, string>): unk
         : rewriteReferences(v, references);
   }
   return out;
+}
+
+/** A validated system-level kick-off request, as the kick-off pipes would hand it over. */
+export function exportRequest(overrides: Partial<ExportRequest> = {}): ExportRequest {
+  return {
+    level: 'system',
+    outputFormat: 'application/fhir+ndjson',
+    typeFilters: [],
+    lenient: false,
+    warnings: [],
+    ...overrides,
+  };
+}
+
+/**
+ * What `ExportJobService.kickOff` takes, for a client of its own: a kick-off never joins the
+ * active job of another test's client.
+ */
+export function exportKickOff(request: Partial<ExportRequest> = {}): KickOff {
+  return {
+    request: exportRequest(request),
+    requestUrl: 'http://127.0.0.1/$export',
+    owner: newId('client'),
+  };
 }

@@ -2,13 +2,18 @@ import { randomUUID } from 'node:crypto';
 import { INestApplication } from '@nestjs/common';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
+import { ExportJobEntity } from '../../src/bulk-export/job/export-job.entity';
+import type { OperationOutcome } from '../../src/common/operation-outcome';
 import { ResourceRepository, FhirResource } from '../../src/resources/resource.repository';
-import { bootTestApp, TestApp } from './test-app';
+import { TestApp, TestEnv, useTestApp, UseTestAppOptions } from './test-app';
 
 export const KICKOFF_HEADERS = {
   Accept: 'application/fhir+json',
   Prefer: 'respond-async',
 };
+
+/** The Prefer header of a kick-off under `handling=lenient`. */
+export const LENIENT = { Prefer: 'respond-async, handling=lenient' };
 
 export interface Manifest {
   transactionTime: string;
@@ -23,15 +28,6 @@ export interface Manifest {
 export function pathOf(url: string): string {
   const u = new URL(url);
   return u.pathname + u.search;
-}
-
-/** Kicks off an export and returns the status URL path. */
-export async function kickOff(app: INestApplication, path: string): Promise<string> {
-  const res = await request(app.getHttpServer()).get(path).set(KICKOFF_HEADERS);
-  if (res.status !== 202) {
-    throw new Error(`kick-off ${path} answered ${res.status}: ${JSON.stringify(res.body)}`);
-  }
-  return pathOf(res.headers['content-location']);
 }
 
 /** Polls the status URL until it stops answering 202; bounded. */
@@ -49,18 +45,11 @@ export async function pollUntilDone(
   }
 }
 
-/** Downloads one manifest file and returns its lines. */
+/** Downloads one manifest file and returns its lines; fails unless it answers 200 and ends with a newline. */
 export async function downloadLines(app: INestApplication, url: string): Promise<string[]> {
-  const res = await request(app.getHttpServer())
-    .get(pathOf(url))
-    .buffer(true)
-    .parse((response, callback) => {
-      const chunks: Buffer[] = [];
-      response.on('data', (c: Buffer) => chunks.push(c));
-      response.on('end', () => callback(null, Buffer.concat(chunks).toString('utf8')));
-    });
+  const res = await downloadRaw(app, url);
   if (res.status !== 200) throw new Error(`download ${url} answered ${res.status}`);
-  const text = res.body as string;
+  const text = res.body.toString('utf8');
   if (!text.endsWith('\n')) throw new Error(`file ${url} does not end with a newline`);
   return text.slice(0, -1).split('\n');
 }
@@ -83,21 +72,16 @@ export async function store(
   });
 }
 
-/** Empties the resource store and the export jobs, so a test sees only its own data. */
-export async function resetDatabase(app: INestApplication): Promise<void> {
-  await app
-    .get(DataSource)
-    .query(
-      'TRUNCATE resource, export_job, search_token, search_string, search_date, search_reference, search_quantity, search_number, search_uri',
-    );
-}
-
-/** Boots the app with its own BullMQ prefix, so no other app's worker takes its jobs. */
-export async function bootExportApp(overrides: Record<string, string> = {}): Promise<TestApp> {
-  return bootTestApp({
-    QUEUE_PREFIX: `test-${process.pid}-${randomUUID().slice(0, 8)}`,
-    ...overrides,
-  });
+/**
+ * {@link useTestApp} for export tests: the app gets a BullMQ prefix of its own, so no other
+ * app's worker takes its jobs, and by default the database is emptied before each test.
+ */
+export function useExportApp(env: TestEnv = {}, options: UseTestAppOptions = {}): TestApp {
+  const queuePrefix = `test-${process.pid}-${randomUUID().slice(0, 8)}`;
+  return useTestApp(
+    () => ({ QUEUE_PREFIX: queuePrefix, ...(typeof env === 'function' ? env() : env) }),
+    { reset: 'each', ...options },
+  );
 }
 
 export interface KickoffOptions {
@@ -129,7 +113,7 @@ export async function kickOffResponse(
 }
 
 /** Kicks off an export that must be accepted; returns the status URL path. */
-export async function kickOffWith(
+export async function kickOff(
   app: INestApplication,
   path: string,
   options: KickoffOptions = {},
@@ -147,7 +131,7 @@ export async function exportManifest(
   path: string,
   options: KickoffOptions = {},
 ): Promise<{ statusPath: string; manifest: Manifest }> {
-  const statusPath = await kickOffWith(app, path, options);
+  const statusPath = await kickOff(app, path, options);
   const res = await pollUntilDone(app, statusPath);
   if (res.status !== 200) {
     throw new Error(`export ${statusPath} ended with ${res.status}: ${JSON.stringify(res.body)}`);
@@ -234,6 +218,73 @@ export function idsOfLines(lines: string[]): string[] {
   return lines.map((line) => (JSON.parse(line) as { id: string }).id);
 }
 
+/**
+ * Every output line of a manifest by type, files in manifest order. Each file must hold the
+ * `count` the manifest gives it.
+ */
+export async function exportedLines(
+  app: INestApplication,
+  manifest: Manifest,
+  type?: string,
+): Promise<Map<string, string[]>> {
+  const byType = new Map<string, string[]>();
+  for (const entry of manifest.output.filter((o) => type === undefined || o.type === type)) {
+    const lines = await downloadLines(app, entry.url);
+    expect({ file: entry.url, lines: lines.length }).toEqual({
+      file: entry.url,
+      lines: entry.count,
+    });
+    byType.set(entry.type, [...(byType.get(entry.type) ?? []), ...lines]);
+  }
+  return byType;
+}
+
+/** The output lines of one type, files in manifest order (see {@link exportedLines}). */
+export async function linesOfType(
+  app: INestApplication,
+  manifest: Manifest,
+  type: string,
+): Promise<string[]> {
+  return (await exportedLines(app, manifest, type)).get(type) ?? [];
+}
+
+/** The sorted ids of the exported resources of one type. */
+export async function idsOfType(
+  app: INestApplication,
+  manifest: Manifest,
+  type: string,
+): Promise<string[]> {
+  return idsOfLines(await linesOfType(app, manifest, type)).sort();
+}
+
+/** The sorted ids of the exported resources, by type; a resource exported twice shows twice. */
+export async function idsByType(
+  app: INestApplication,
+  manifest: Manifest,
+): Promise<Record<string, string[]>> {
+  const out: Record<string, string[]> = {};
+  for (const [type, lines] of await exportedLines(app, manifest)) {
+    out[type] = idsOfLines(lines).sort();
+  }
+  return out;
+}
+
+/**
+ * The OperationOutcome of a manifest whose `error` array must be one OperationOutcome file of
+ * one line.
+ */
+export async function singleErrorOutcome(
+  app: INestApplication,
+  manifest: Manifest,
+): Promise<OperationOutcome> {
+  expect(manifest.error.map((e) => [e.type, e.count])).toEqual([['OperationOutcome', 1]]);
+  const lines = await downloadLines(app, manifest.error[0].url);
+  expect(lines).toHaveLength(1);
+  const outcome = JSON.parse(lines[0]) as OperationOutcome;
+  expect(outcome.resourceType).toBe('OperationOutcome');
+  return outcome;
+}
+
 /** Current, not deleted content of the store by type, in seq order (what a full export must equal). */
 export async function currentContentByType(app: INestApplication): Promise<Map<string, string[]>> {
   const rows = await app
@@ -244,6 +295,11 @@ export async function currentContentByType(app: INestApplication): Promise<Map<s
   const byType = new Map<string, string[]>();
   for (const row of rows) byType.set(row.type, [...(byType.get(row.type) ?? []), row.content]);
   return byType;
+}
+
+/** An export job's row as it is in the table now. */
+export function jobRow(app: INestApplication, id: string): Promise<ExportJobEntity> {
+  return app.get(DataSource).getRepository(ExportJobEntity).findOneByOrFail({ id });
 }
 
 export async function exportJobCount(app: INestApplication): Promise<number> {

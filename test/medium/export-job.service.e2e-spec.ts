@@ -1,0 +1,254 @@
+import { randomUUID } from 'node:crypto';
+import { operationOutcome } from '../../src/common/operation-outcome';
+import { ExportCheckpoint, ExportProgress } from '../../src/bulk-export/job/export-job.entity';
+import { ExportJobService } from '../../src/bulk-export/job/export-job.service';
+import { jobRow, useExportApp } from '../support/export-helpers';
+import { exportQueue, kickOffJob } from '../support/export-jobs';
+
+const OUTCOME = operationOutcome('error', 'exception', 'injected failure');
+const MANIFEST = { output: [{ type: 'Patient', name: 'Patient-1.ndjson', count: 3, bytes: 99 }] };
+
+/** A checkpoint of one type, `cursor` rows in. */
+function checkpointAt(cursor: string): ExportCheckpoint {
+  return { types: { Patient: { cursor, done: false, files: [] } } };
+}
+
+const PROGRESS: ExportProgress = { phase: 'exporting', total: 10, exported: 5 };
+
+/**
+ * ExportJobService against the real export_job table and queue. The app runs the API role only,
+ * so no worker takes the jobs these tests create: each job moves only as the test moves it.
+ */
+describe('ExportJobService (medium: real PostgreSQL and Redis, no worker)', () => {
+  const t = useExportApp({ ROLE: 'api' });
+  let jobs: ExportJobService;
+
+  beforeAll(() => {
+    jobs = t.app.get(ExportJobService);
+  });
+
+  /** A job that `claim` has made running; returns its id and the run id of the claim. */
+  async function runningJob(): Promise<{ id: string; runId: string }> {
+    const id = await kickOffJob(t.app);
+    const claim = await jobs.claim(id);
+    if (!claim) throw new Error(`could not claim ${id}`);
+    return { id, runId: claim.runId };
+  }
+
+  describe('claim', () => {
+    it('moves a queued job to running, stamps started_at and returns the checkpoint under a new run id', async () => {
+      const id = await kickOffJob(t.app);
+      expect((await jobRow(t.app, id)).status).toBe('queued');
+
+      const claim = await jobs.claim(id);
+
+      const row = await jobRow(t.app, id);
+      expect(row.status).toBe('running');
+      expect(row.startedAt).toBeInstanceOf(Date);
+      expect(claim).toEqual({ runId: expect.any(String), checkpoint: { runId: claim?.runId } });
+      expect(row.checkpoint).toEqual({ runId: claim?.runId });
+      expect(await jobs.runState(id, claim?.runId ?? '')).toBe('owned');
+    });
+
+    it('hands a later run the checkpoint the earlier one saved, keeping started_at', async () => {
+      const { id, runId } = await runningJob();
+      expect(await jobs.saveCheckpoint(id, runId, checkpointAt('42'), PROGRESS)).toBe(true);
+      const { startedAt } = await jobRow(t.app, id);
+
+      const second = await jobs.claim(id);
+
+      expect(second?.runId).not.toBe(runId);
+      expect(second?.checkpoint).toEqual({ ...checkpointAt('42'), runId: second?.runId });
+      expect((await jobRow(t.app, id)).startedAt).toEqual(startedAt);
+    });
+
+    it('fences off the earlier run: it can no longer checkpoint, report progress, fail or complete the job', async () => {
+      const { id, runId: first } = await runningJob();
+      expect(await jobs.saveCheckpoint(id, first, checkpointAt('5'), PROGRESS)).toBe(true);
+      const second = (await jobs.claim(id))?.runId ?? '';
+      const claimed = await jobRow(t.app, id);
+
+      expect(await jobs.runState(id, first)).toBe('lost');
+      expect(await jobs.runState(id, second)).toBe('owned');
+      expect(await jobs.saveCheckpoint(id, first, checkpointAt('10'), PROGRESS)).toBe(false);
+      await jobs.saveProgress(id, first, { phase: 'exporting', total: 10, exported: 10 });
+      await jobs.fail(id, OUTCOME, first);
+      expect(await jobs.complete(id, first, { ...MANIFEST, error: [] })).toBe(false);
+      expect(await jobRow(t.app, id)).toEqual(claimed);
+
+      // The run that holds the claim goes on.
+      expect(await jobs.saveCheckpoint(id, second, checkpointAt('10'), PROGRESS)).toBe(true);
+      expect(await jobs.complete(id, second, { ...MANIFEST, error: [] })).toBe(true);
+      expect((await jobRow(t.app, id)).status).toBe('completed');
+    });
+
+    it.each([
+      [
+        'completed',
+        (id: string, runId: string) => jobs.complete(id, runId, { ...MANIFEST, error: [] }),
+      ],
+      ['failed', (id: string, runId: string) => jobs.fail(id, OUTCOME, runId)],
+      ['cancelled', (id: string) => jobs.cancel(id)],
+    ])('claims nothing once the job is %s, and leaves its row alone', async (status, end) => {
+      const { id, runId } = await runningJob();
+      await end(id, runId);
+      const ended = await jobRow(t.app, id);
+      expect(ended.status).toBe(status);
+
+      expect(await jobs.claim(id)).toBeNull();
+      expect(await jobRow(t.app, id)).toEqual(ended);
+    });
+
+    it('claims nothing for an unknown id', async () => {
+      expect(await jobs.claim(randomUUID())).toBeNull();
+    });
+  });
+
+  describe('checkpoints and completion', () => {
+    it('saves checkpoint and progress under the claim, stamped with the run id', async () => {
+      const { id, runId } = await runningJob();
+
+      expect(await jobs.saveCheckpoint(id, runId, checkpointAt('7'), PROGRESS)).toBe(true);
+
+      const row = await jobRow(t.app, id);
+      expect(row.checkpoint).toEqual({ ...checkpointAt('7'), runId });
+      expect(row.progress).toEqual(PROGRESS);
+    });
+
+    it('saves no checkpoint for a job no run has claimed', async () => {
+      const id = await kickOffJob(t.app);
+      const queued = await jobRow(t.app, id);
+
+      expect(await jobs.saveCheckpoint(id, randomUUID(), checkpointAt('7'), PROGRESS)).toBe(false);
+      expect(await jobRow(t.app, id)).toEqual(queued);
+    });
+
+    it('completes a running job once: manifest and finished_at recorded, a second completion refused', async () => {
+      const { id, runId } = await runningJob();
+      const manifest = { ...MANIFEST, error: [] };
+
+      expect(await jobs.complete(id, runId, manifest)).toBe(true);
+
+      const row = await jobRow(t.app, id);
+      expect(row).toMatchObject({ status: 'completed', manifest, error: null });
+      expect(row.finishedAt).toBeInstanceOf(Date);
+      expect(row.progress.phase).toBe('finishing');
+      expect(await jobs.complete(id, runId, { output: [], error: [] })).toBe(false);
+      expect((await jobRow(t.app, id)).manifest).toEqual(manifest);
+    });
+  });
+
+  describe('fail', () => {
+    it('fails a queued job without a run id, recording the OperationOutcome and finished_at', async () => {
+      const id = await kickOffJob(t.app);
+
+      await jobs.fail(id, OUTCOME);
+
+      const row = await jobRow(t.app, id);
+      expect(row).toMatchObject({ status: 'failed', error: OUTCOME });
+      expect(row.finishedAt).toBeInstanceOf(Date);
+    });
+
+    it('fails a running job under its claim', async () => {
+      const { id, runId } = await runningJob();
+
+      await jobs.fail(id, OUTCOME, runId);
+
+      expect(await jobRow(t.app, id)).toMatchObject({ status: 'failed', error: OUTCOME });
+    });
+
+    it('leaves a completed job completed', async () => {
+      const { id, runId } = await runningJob();
+      await jobs.complete(id, runId, { ...MANIFEST, error: [] });
+      const completed = await jobRow(t.app, id);
+
+      await jobs.fail(id, OUTCOME);
+
+      expect(await jobRow(t.app, id)).toEqual(completed);
+    });
+  });
+
+  describe('cancel', () => {
+    it('cancels a running job: returns it as it was, and its run may no longer checkpoint, fail or complete', async () => {
+      const { id, runId } = await runningJob();
+
+      const before = await jobs.cancel(id);
+
+      expect(before?.status).toBe('running');
+      const cancelled = await jobRow(t.app, id);
+      expect(cancelled.status).toBe('cancelled');
+      expect(cancelled.finishedAt).toBeInstanceOf(Date);
+      expect(await jobs.runState(id, runId)).toBe('cancelled');
+      expect(await jobs.saveCheckpoint(id, runId, checkpointAt('5'), PROGRESS)).toBe(false);
+      await jobs.fail(id, OUTCOME, runId);
+      expect(await jobs.complete(id, runId, { ...MANIFEST, error: [] })).toBe(false);
+      expect(await jobs.claim(id)).toBeNull();
+      expect(await jobRow(t.app, id)).toEqual(cancelled);
+    });
+
+    it('takes a queued job off the queue', async () => {
+      const id = await kickOffJob(t.app);
+      expect(await exportQueue(t.app).getJobState(id)).toBe('waiting');
+
+      await jobs.cancel(id);
+
+      expect(await exportQueue(t.app).getJob(id)).toBeUndefined();
+    });
+
+    it('cancels a completed job too (its files are to go), keeping its finished_at', async () => {
+      const { id, runId } = await runningJob();
+      await jobs.complete(id, runId, { ...MANIFEST, error: [] });
+      const { finishedAt } = await jobRow(t.app, id);
+
+      expect((await jobs.cancel(id))?.status).toBe('completed');
+
+      expect(await jobRow(t.app, id)).toMatchObject({ status: 'cancelled', finishedAt });
+    });
+
+    it('answers null for a job already cancelled and for an unknown id', async () => {
+      const id = await kickOffJob(t.app);
+      expect(await jobs.cancel(id)).not.toBeNull();
+
+      expect(await jobs.cancel(id)).toBeNull();
+      expect(await jobs.cancel(randomUUID())).toBeNull();
+    });
+  });
+
+  describe('requeueUnfinished', () => {
+    it('re-enqueues the queued and running jobs whose queue entry is gone, once each, and no finished job', async () => {
+      const queue = exportQueue(t.app);
+      // The queue outlives the database reset: empty it of the entries earlier tests left.
+      await queue.drain();
+      const waiting = await kickOffJob(t.app);
+      const lostQueued = await kickOffJob(t.app);
+      const lostRunning = (await runningJob()).id;
+      const completed = await runningJob();
+      await jobs.complete(completed.id, completed.runId, { ...MANIFEST, error: [] });
+      const failed = await kickOffJob(t.app);
+      await jobs.fail(failed, OUTCOME);
+      const cancelled = await kickOffJob(t.app);
+      await jobs.cancel(cancelled);
+      // Every entry but the waiting job's is gone, as after a Redis flush or an API process that
+      // died between the insert and the add.
+      for (const id of [lostQueued, lostRunning, completed.id, failed]) await queue.remove(id);
+      expect(await queue.getJobCounts('waiting')).toMatchObject({ waiting: 1 });
+
+      expect(await jobs.requeueUnfinished()).toBe(3);
+      // Adding an id the queue still holds is a no-op: calling again changes nothing.
+      expect(await jobs.requeueUnfinished()).toBe(3);
+
+      for (const id of [waiting, lostQueued, lostRunning]) {
+        const entry = await queue.getJob(id);
+        expect({ id, data: entry?.data, state: await queue.getJobState(id) }).toEqual({
+          id,
+          data: { exportId: id },
+          state: 'waiting',
+        });
+      }
+      for (const id of [completed.id, failed, cancelled]) {
+        expect({ id, entry: await queue.getJob(id) }).toEqual({ id, entry: undefined });
+      }
+      expect(await queue.getJobCounts('waiting')).toMatchObject({ waiting: 3 });
+    });
+  });
+});

@@ -1,0 +1,87 @@
+import { Job } from 'bullmq';
+import request from 'supertest';
+import { ExportQueuePayload } from '../../src/bulk-export/export-queue';
+import { ExportJobService } from '../../src/bulk-export/job/export-job.service';
+import { ExportProcessor } from '../../src/bulk-export/processor/export.processor';
+import { ExportRunner } from '../../src/bulk-export/processor/export.runner';
+import {
+  eventually,
+  expectOperationOutcome,
+  jobRow,
+  useExportApp,
+} from '../support/export-helpers';
+import { kickOffJob, unqueuedJob } from '../support/export-jobs';
+
+const STALLED = 'job stalled more than allowable limit';
+
+describe('ExportProcessor.onFailed (medium: the BullMQ worker against real PostgreSQL and Redis)', () => {
+  const t = useExportApp();
+
+  it('marks a job the queue failed as failed, with an OperationOutcome the status URL serves', async () => {
+    // An error that escapes the runner, as BullMQ's own give-up after too many stalls does.
+    jest.spyOn(t.app.get(ExportRunner), 'run').mockRejectedValue(new Error(STALLED));
+    const id = await kickOffJob(t.app, { types: ['Patient'] });
+
+    await eventually(async () => (await jobRow(t.app, id)).status === 'failed', 'the job to fail');
+
+    const row = await jobRow(t.app, id);
+    expect(row.error).toEqual({
+      resourceType: 'OperationOutcome',
+      issue: [{ severity: 'error', code: 'exception', diagnostics: expect.any(String) }],
+    });
+    expect(row.finishedAt).toBeInstanceOf(Date);
+    const status = await request(t.app.getHttpServer()).get(`/_operations/export/${id}`);
+    expectOperationOutcome(status, 500);
+    expect(JSON.parse(status.text)).toEqual(row.error);
+  });
+
+  it.each([
+    ['no job', undefined],
+    ['a job without an exportId', { data: {} } as Job<ExportQueuePayload>],
+  ])('does nothing for %s', async (_label, job) => {
+    const id = await unqueuedJob(t.app);
+    const queued = await jobRow(t.app, id);
+    const fail = jest.spyOn(t.app.get(ExportJobService), 'fail');
+
+    await t.app.get(ExportProcessor).onFailed(job, new Error(STALLED));
+
+    expect(fail).not.toHaveBeenCalled();
+    expect(await jobRow(t.app, id)).toEqual(queued);
+  });
+
+  it('does not throw from the event handler when the row cannot be updated', async () => {
+    const id = await unqueuedJob(t.app);
+    jest
+      .spyOn(t.app.get(ExportJobService), 'fail')
+      .mockRejectedValue(new Error('injected: database unavailable'));
+
+    await expect(
+      t.app
+        .get(ExportProcessor)
+        .onFailed({ data: { exportId: id } } as Job<ExportQueuePayload>, new Error(STALLED)),
+    ).resolves.toBeUndefined();
+  });
+});
+
+/**
+ * `@nestjs/bullmq` takes worker options from class metadata, which exists before any
+ * configuration does: each app must still get the options of its own AppConfig.
+ */
+describe('ExportProcessor worker options come from each app’s configuration', () => {
+  const first = useExportApp({ EXPORT_WORKER_CONCURRENCY: '3', EXPORT_LOCK_MS: '4321' });
+  const second = useExportApp({ EXPORT_WORKER_CONCURRENCY: '2', EXPORT_LOCK_MS: '6789' });
+
+  it.each([
+    ['first', first, { concurrency: 3, lockDuration: 4321, stalledInterval: 4321 }],
+    ['second', second, { concurrency: 2, lockDuration: 6789, stalledInterval: 6789 }],
+  ])(
+    'gives the %s app’s BullMQ worker its EXPORT_WORKER_CONCURRENCY and EXPORT_LOCK_MS',
+    (_label, t, expected) => {
+      expect(t.app.get(ExportProcessor).worker.opts).toMatchObject({
+        ...expected,
+        maxStalledCount: 10,
+        prefix: t.config.QUEUE_PREFIX,
+      });
+    },
+  );
+});
