@@ -17,4 +17,8 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 USER node
 EXPOSE 8080
-CMD ["node", "dist/src/main.js"]
+# node directly (not npm) so it gets SIGTERM; the flags are those of `npm run start:prod`. A small
+# young generation (--max-semi-space-size=4): the export path
+# allocates mostly Buffers outside the V8 heap, and 4 MB semi-spaces instead of up to 16 MB keep
+# ~25 MB off every process at no measured cost (docs/performance.md).
+CMD ["node", "--max-semi-space-size=4", "dist/src/main.js"]

@@ -5,6 +5,15 @@ import { join } from 'node:path';
 /** The compiled server beside this compiled file (`dist/bench/..` → `dist/src/main.js`). */
 export const SERVER_ENTRY = join(__dirname, '..', 'src', 'main.js');
 
+/** The node flags of `npm run start:prod` (as the image runs it), so the benchmark measures that. */
+const SERVER_NODE_FLAGS = (
+  JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as {
+    scripts: Record<string, string>;
+  }
+).scripts['start:prod']
+  .split(/\s+/)
+  .filter((arg) => arg.startsWith('--'));
+
 /**
  * Runs the server in the child and ties its life to the benchmark: when the benchmark goes
  * away, even by kill -9, the IPC channel closes and the child kills itself. An `exit` message
@@ -97,10 +106,14 @@ export async function startServer(
   if (!existsSync(SERVER_ENTRY)) {
     throw new Error(`${SERVER_ENTRY} is missing: build first (npm run build)`);
   }
-  const child = spawn(process.execPath, ['-e', CHILD_BOOTSTRAP, SERVER_ENTRY], {
-    env: { PATH: process.env.PATH ?? '', ...env, ROLE: role },
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-  });
+  const child = spawn(
+    process.execPath,
+    [...SERVER_NODE_FLAGS, '-e', CHILD_BOOTSTRAP, SERVER_ENTRY],
+    {
+      env: { PATH: process.env.PATH ?? '', ...env, ROLE: role },
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    },
+  );
   const pid = child.pid;
   if (pid === undefined) throw new Error(`could not start the ${role} process`);
   live.add(child);

@@ -91,12 +91,23 @@ export class AppConfig {
   @Max(4096)
   EXPORT_FILE_MAX_MB = 64;
 
-  /** Resources read from PostgreSQL per keyset page of an export. */
+  /** Resources read from PostgreSQL per keyset page of an export, at most. */
   @Transform(toInt)
   @IsInt()
   @Min(1)
   @Max(100_000)
   EXPORT_PAGE_SIZE = 2000;
+
+  /**
+   * About how much NDJSON (MB) one page of an export holds: each type's next page asks for as
+   * many resources as fit at the sizes seen so far (never more than EXPORT_PAGE_SIZE). A worker
+   * holds a few pages at once, so this, not the resource count, bounds its memory: 2000
+   * Provenance resources are ~50 MB, 2000 Observations ~2 MB.
+   */
+  @Transform(toNumber)
+  @Min(0.001)
+  @Max(1024)
+  EXPORT_PAGE_MB = 4;
 
   /**
    * How much output (MB) an export writes between two durable checkpoints: what a resumed run

@@ -35,6 +35,30 @@ describe('ExportProcessor.onFailed (medium: the BullMQ worker against real Postg
     expect(JSON.parse(status.text)).toEqual(row.error);
   });
 
+  it('tells the client a stalled export stopped, and keeps other errors’ details in the log', async () => {
+    const processor = t.app.get(ExportProcessor);
+    const stalled = await unqueuedJob(t.app);
+    const broken = await unqueuedJob(t.app);
+    const secret = 'duplicate key value violates unique constraint "ix_secret" (Patient/p-123)';
+
+    await processor.onFailed(
+      { data: { exportId: stalled } } as Job<ExportQueuePayload>,
+      new Error(STALLED),
+    );
+    await processor.onFailed(
+      { data: { exportId: broken } } as Job<ExportQueuePayload>,
+      new Error(secret),
+    );
+
+    const [stalledError, brokenError] = [
+      (await jobRow(t.app, stalled)).error,
+      (await jobRow(t.app, broken)).error,
+    ].map((e) => JSON.stringify(e));
+    expect(stalledError).toMatch(/stopped responding too many times/);
+    expect(brokenError).toMatch(/correlation id [0-9a-f-]{36}/);
+    expect(brokenError).not.toMatch(/duplicate key|ix_secret|p-123/);
+  });
+
   it.each([
     ['no job', undefined],
     ['a job without an exportId', { data: {} } as Job<ExportQueuePayload>],

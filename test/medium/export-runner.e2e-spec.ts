@@ -3,7 +3,10 @@ import { DataSource } from 'typeorm';
 import { ExportJobService } from '../../src/bulk-export/job/export-job.service';
 import { RotatingNdjsonWriter } from '../../src/bulk-export/ndjson/rotating-ndjson.writer';
 import { ExportRunner } from '../../src/bulk-export/processor/export.runner';
-import { ExportReadRepository } from '../../src/bulk-export/read/export-read.repository';
+import {
+  ExportReadRepository,
+  NdjsonPage,
+} from '../../src/bulk-export/read/export-read.repository';
 import { ExportSink } from '../../src/bulk-export/storage/export-sink';
 import { listBlobNames, readText } from '../support/azurite';
 import { paddedPatients, patientsWithObservations } from '../support/export-factories';
@@ -165,5 +168,34 @@ describe('ExportRunner (medium: a run on a job row, real PostgreSQL and storage)
     expect(reads).not.toHaveBeenCalled();
     expect(fail).not.toHaveBeenCalled();
     expect(await jobRow(t.app, id)).toEqual(completed);
+  });
+});
+
+describe('ExportRunner page sizes (medium)', () => {
+  // At most 1000 resources a page, and about 3 KB (3146 bytes): four or five ~650-byte Patients.
+  const t = useExportApp({ EXPORT_PAGE_SIZE: '1000', EXPORT_PAGE_MB: '0.003' });
+
+  it('asks each next page for as many resources as fit in EXPORT_PAGE_MB at the sizes seen so far', async () => {
+    // More than the first page asks for, so later pages must be sized.
+    await store(t.app, paddedPatients(260));
+    const id = await unqueuedJob(t.app, { types: ['Patient'] });
+    const reads = t.app.get(ExportReadRepository);
+    const pages = jest.spyOn(reads, 'pageNdjson');
+
+    await t.app.get(ExportRunner).run(id);
+
+    const limits = pages.mock.calls.map(([query]) => query.limit);
+    const results = await Promise.all(
+      pages.mock.results.map((r) => r.value as Promise<NdjsonPage>),
+    );
+    // The first page asks for a few (its resources' size unknown), every later one for what fits.
+    expect(limits[0]).toBeGreaterThan(5);
+    expect(limits.length).toBeGreaterThan(10);
+    expect(limits.slice(1).every((limit) => limit >= 4 && limit <= 5)).toBe(true);
+    for (const page of results.slice(1)) expect(page.ndjson.length).toBeLessThanOrEqual(3146 + 700);
+    expect(results.reduce((n, page) => n + page.count, 0)).toBe(260);
+    expect((await jobRow(t.app, id)).manifest?.output).toEqual([
+      expect.objectContaining({ type: 'Patient', count: 260 }),
+    ]);
   });
 });

@@ -1,11 +1,15 @@
 import { OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
 import { Injectable, Logger, OnApplicationBootstrap, Type } from '@nestjs/common';
 import { Job, WorkerOptions } from 'bullmq';
+import { internalError } from '../../common/internal-error';
 import { operationOutcome } from '../../common/operation-outcome';
 import { AppConfig } from '../../config/app-config';
 import { EXPORT_QUEUE, ExportQueuePayload } from '../export-queue';
 import { ExportJobService } from '../job/export-job.service';
 import { ExportRunner } from './export.runner';
+
+/** BullMQ's reason for a job that stalled more than `maxStalledCount` times. */
+const STALLED = /stalled more than allowable limit/;
 
 /**
  * BullMQ worker of the export queue. A worker killed mid-job leaves its BullMQ job stalled;
@@ -40,16 +44,21 @@ export class ExportProcessor extends WorkerHost implements OnApplicationBootstra
   @OnWorkerEvent('failed')
   async onFailed(job: Job<ExportQueuePayload> | undefined, error: Error): Promise<void> {
     const exportId = job?.data.exportId;
-    this.logger.error({ err: error, exportId }, 'export job failed in the queue');
-    if (!exportId) return;
-    await this.jobs
-      .fail(
-        exportId,
-        operationOutcome('error', 'exception', `Export failed in the job queue: ${error.message}`),
-      )
-      .catch((err: unknown) => {
-        this.logger.error({ err, exportId }, 'could not record the failure of an export');
-      });
+    if (!exportId) {
+      this.logger.error({ err: error }, 'a job without an export id failed in the export queue');
+      return;
+    }
+    // The client sees what it can act on; details (a database error, say) go to the log only.
+    const outcome = STALLED.test(error.message)
+      ? operationOutcome(
+          'error',
+          'exception',
+          'The export stopped: the workers running it stopped responding too many times; start it again',
+        )
+      : internalError(this.logger, error, `Export ${exportId} failed in the job queue`);
+    await this.jobs.fail(exportId, outcome).catch((err: unknown) => {
+      this.logger.error({ err, exportId }, 'could not record the failure of an export');
+    });
   }
 }
 

@@ -31,6 +31,8 @@ import { ExportSink } from '../storage/export-sink';
 import { ElementSelection, elementSelection, subsetResource } from './element-subset';
 
 const MB = 1024 * 1024;
+/** Rows of a type's first page, before its resources' size is known. */
+const FIRST_PAGE_ROWS = 200;
 const PROVENANCE = 'Provenance';
 
 /** Thrown inside a run when it must stop: the client cancelled the job, or another run claimed it. */
@@ -131,12 +133,13 @@ export class ExportRunner {
       const subset = elementSelection(job.request.elements, type, this.definitions);
       let cursor = state.cursor;
       let files: ExportedFile[];
-      const pageSize = this.config.EXPORT_PAGE_SIZE;
+      const pageRows = new PageRows(this.config.EXPORT_PAGE_SIZE, this.config.EXPORT_PAGE_MB * MB);
       // Read-ahead: the next page is read while this one is written, so PostgreSQL and the sink
       // overlap instead of taking turns. At most two pages are held: the one being written and
       // the one being read. A read that a stopping run leaves behind is awaited below.
+      let limit = pageRows.first;
       const read = (afterSeq: string) => {
-        const page = this.page(job, types, filters, type, afterSeq, subset);
+        const page = this.page(job, types, filters, type, afterSeq, limit, subset);
         // Marks the promise handled only: a failed read is rethrown where it is awaited.
         page.catch(() => undefined);
         return page;
@@ -152,7 +155,10 @@ export class ExportRunner {
           // Checked after the page arrives, so a cancel during a slow read is never missed.
           await this.assertOwned(run);
           // A short page is the type's last: no query for the empty page after it.
-          if (page.count === pageSize) ahead = read(page.lastSeq);
+          if (page.count === limit) {
+            limit = pageRows.next(page);
+            ahead = read(page.lastSeq);
+          }
           await writer.write(page.ndjson);
           cursor = page.lastSeq;
           progress.exported += page.count;
@@ -336,9 +342,9 @@ export class ExportRunner {
     filters: ExportFilters,
     type: string,
     afterSeq: string,
+    limit: number,
     subset: ElementSelection | undefined,
   ): Promise<NdjsonPage> {
-    const limit = this.config.EXPORT_PAGE_SIZE;
     const provenance = this.provenanceQuery(job, types, filters, type);
     const query = { ...filters, typeFilters: typeFiltersOf(job, type), type, afterSeq, limit };
     if (!provenance && !subset) return this.reads.pageNdjson(query);
@@ -431,6 +437,33 @@ function associationOf(job: ExportJobEntity): ProvenanceAssociation | undefined 
   if (values.includes('RelevantProvenanceResources')) return 'relevant';
   if (values.includes('LatestProvenanceResources')) return 'latest';
   return undefined;
+}
+
+/**
+ * How many resources each page of one type asks for: as many as fit in `maxBytes` at the
+ * average size of the type's resources so far, between 1 and `maxRows`. The first page asks
+ * for a few, since a type's resources may be small (Observation, ~1 KB) or large (Provenance
+ * of a whole record, ~25 KB).
+ */
+class PageRows {
+  private rows = 0;
+  private bytes = 0;
+
+  constructor(
+    private readonly maxRows: number,
+    private readonly maxBytes: number,
+  ) {}
+
+  get first(): number {
+    return Math.min(this.maxRows, FIRST_PAGE_ROWS);
+  }
+
+  next(page: NdjsonPage): number {
+    this.rows += page.count;
+    this.bytes += page.ndjson.length;
+    const fit = Math.floor(this.maxBytes / (this.bytes / this.rows));
+    return Math.max(1, Math.min(this.maxRows, fit));
+  }
 }
 
 /** Lines a checkpoint of one type says are durable in storage. */

@@ -58,14 +58,27 @@ export class CopyBinaryNdjson {
 
   push(chunk: Buffer): void {
     if (this.ended) throw new Error('binary COPY output continues after its trailer');
-    this.pending.push(chunk);
-    this.pendingBytes += chunk.length;
-    if (this.pendingBytes < this.needed) return;
-    const data = this.pending.length === 1 ? chunk : Buffer.concat(this.pending, this.pendingBytes);
-    const used = this.parse(data);
-    const rest = data.subarray(used);
-    this.pending = rest.length ? [rest] : [];
-    this.pendingBytes = rest.length;
+    let rest = chunk;
+    // A step split across chunks is completed from the front of this one, copying only the
+    // bytes it still needs; the rest of the chunk is then read in place.
+    while (this.pendingBytes > 0 && rest.length > 0) {
+      const take = Math.min(rest.length, this.needed - this.pendingBytes);
+      this.pending.push(rest.subarray(0, take));
+      this.pendingBytes += take;
+      rest = rest.subarray(take);
+      if (this.pendingBytes < this.needed) return;
+      const step = Buffer.concat(this.pending, this.pendingBytes);
+      this.keep(step, this.parse(step));
+    }
+    if (rest.length === 0) return;
+    if (rest.length < this.needed) this.keep(rest, 0);
+    else this.keep(rest, this.parse(rest));
+  }
+
+  /** Holds what the parser has not used of `data` until more arrives. */
+  private keep(data: Buffer, used: number): void {
+    this.pending = used < data.length ? [data.subarray(used)] : [];
+    this.pendingBytes = data.length - used;
   }
 
   finish(): NdjsonPage {
