@@ -1,6 +1,7 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { Response } from 'express';
 import { FHIR_JSON } from './fhir-content-types';
+import { dependencyUnavailable, isDependencyUnavailable } from './dependency-unavailable';
 import { FhirErrorCode, FhirException } from './fhir-exception';
 import { internalError } from './internal-error';
 import { IssueType, operationOutcome, OperationOutcome } from './operation-outcome';
@@ -106,6 +107,15 @@ export class FhirExceptionFilter implements ExceptionFilter {
         outcome: operationOutcome('error', issueTypeForStatus(status), message),
         headers: {},
       };
+    }
+    if (isDependencyUnavailable(exception)) {
+      // An outage, not a bug: the client may retry; the details (hosts, ports) stay in the log.
+      this.logger.warn(
+        { err: exception },
+        `A dependency is unavailable: ${exception instanceof Error ? exception.message : String(exception)}`,
+      );
+      const unavailable = dependencyUnavailable('database, job queue or file storage');
+      return { status: 503, outcome: unavailable.outcome, headers: unavailable.headers };
     }
     return this.unexpected(exception);
   }

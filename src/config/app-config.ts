@@ -42,6 +42,16 @@ export class AppConfig {
   @Matches(/^rediss?:\/\/.+/, { message: 'must be a redis:// URL' })
   REDIS_URL = 'redis://127.0.0.1:6379';
 
+  /**
+   * How long a request waits for PostgreSQL to give it a connection, or for Redis to take an
+   * export job, before it answers 503 with Retry-After instead of hanging through an outage.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  @Max(600_000)
+  DEPENDENCY_TIMEOUT_MS = 5000;
+
   @Transform(toInt)
   @IsInt()
   @Min(0)

@@ -16,6 +16,10 @@ export function dataSourceOptions(config: AppConfig): DataSourceOptions {
     // Compiled migrations live beside compiled src in dist/; ts-jest loads the .ts ones.
     migrations: [join(__dirname, '..', '..', 'migrations', '*.{js,ts}')],
     entities: [join(__dirname, '..', '**', '*.entity.{js,ts}')],
-    extra: { max: 20, application_name: `fhir-server:${config.ROLE}` },
+    extra: {
+      max: 20,
+      application_name: `fhir-server:${config.ROLE}`,
+      connectionTimeoutMillis: config.DEPENDENCY_TIMEOUT_MS,
+    },
   };
 }

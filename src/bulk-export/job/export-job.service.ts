@@ -4,7 +4,10 @@ import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
 import { Queue } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import { DataSource, In, Repository } from 'typeorm';
+import { dependencyUnavailable } from '../../common/dependency-unavailable';
 import { FhirErrorCode, FhirException } from '../../common/fhir-exception';
+import { withTimeout } from '../../common/with-timeout';
+import { AppConfig } from '../../config/app-config';
 import { OperationOutcome } from '../../common/operation-outcome';
 import { ExportRequest, normalizedRequestKey } from '../export-request';
 import { EXPORT_QUEUE, ExportQueuePayload } from '../export-queue';
@@ -34,6 +37,7 @@ export class ExportJobService {
     @InjectRepository(ExportJobEntity) private readonly jobs: Repository<ExportJobEntity>,
     @InjectDataSource() private readonly dataSource: DataSource,
     @InjectQueue(EXPORT_QUEUE) private readonly queue: Queue<ExportQueuePayload>,
+    private readonly config: AppConfig,
   ) {
     // Without a listener, a Redis connection error would be an unhandled 'error' event.
     this.queue.on('error', (error) => this.logger.warn({ err: error }, 'export queue error'));
@@ -114,22 +118,18 @@ export class ExportJobService {
 
   private async enqueue(id: string): Promise<void> {
     try {
-      await this.queue.add('export', { exportId: id }, { jobId: id });
-    } catch (error) {
-      await this.fail(id, {
-        resourceType: 'OperationOutcome',
-        issue: [
-          { severity: 'error', code: 'transient', diagnostics: 'The job queue is unavailable' },
-        ],
-      });
-      this.logger.error({ err: error, exportId: id }, 'could not enqueue export');
-      throw new FhirException(
-        FhirErrorCode.Unavailable,
-        'The job queue is unavailable; try again later',
-        {
-          headers: { 'Retry-After': '30' },
-        },
+      // While Redis is down the client queues commands until it reconnects: bound the wait.
+      await withTimeout(
+        this.queue.add('export', { exportId: id }, { jobId: id }),
+        this.config.DEPENDENCY_TIMEOUT_MS,
+        'adding the export to the job queue',
       );
+    } catch (error) {
+      this.logger.error({ err: error, exportId: id }, 'could not enqueue export');
+      const unavailable = dependencyUnavailable('job queue');
+      // The row must not stay queued with no queue entry: nothing would ever run it.
+      await this.fail(id, unavailable.outcome);
+      throw unavailable;
     }
   }
 
