@@ -16,12 +16,13 @@ describe('health probes', () => {
     expect(res.body).toEqual({ status: 'ok' });
   });
 
-  it('answers /health/ready with 200 when the database and Redis answer', async () => {
+  it('answers /health/ready with 200 when the database, Redis and the export storage answer', async () => {
     const res = await http().get('/health/ready').expect(200);
     expect(res.body.status).toBe('ok');
     expect(res.body.details).toMatchObject({
       database: { status: 'up' },
       redis: { status: 'up' },
+      storage: { status: 'up' },
     });
   });
 
@@ -52,6 +53,27 @@ describe('health probes', () => {
 
     expect(res.body.issue[0].diagnostics).toMatch(/^Not ready: database.* down$/);
     await http().get('/health/live').expect(200);
+  });
+});
+
+describe('health probes with export storage that does not answer', () => {
+  // Nothing listens on port 1: the storage account is down, PostgreSQL and Redis are not.
+  const t = useTestApp({
+    AZURE_STORAGE_CONNECTION_STRING:
+      'DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;' +
+      'AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;' +
+      'BlobEndpoint=http://127.0.0.1:1/devstoreaccount1;',
+    STORAGE_MAX_TRIES: '1',
+  });
+
+  it('answers /health/ready with 503 naming the storage, and stays live', async () => {
+    const http = request(t.app.getHttpServer());
+    const res = await http.get('/health/ready').expect(503);
+
+    expect(res.body.resourceType).toBe('OperationOutcome');
+    expect(res.body.issue[0].code).toBe('transient');
+    expect(res.body.issue[0].diagnostics).toMatch(/^Not ready: storage .* down$/);
+    await http.get('/health/live').expect(200);
   });
 });
 

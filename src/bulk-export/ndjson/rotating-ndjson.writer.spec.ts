@@ -21,6 +21,10 @@ class MemorySink extends ExportSink {
     return Promise.resolve();
   }
 
+  ping(): Promise<void> {
+    return Promise.resolve();
+  }
+
   openFile(
     location: ExportLocation,
     fileName: string,

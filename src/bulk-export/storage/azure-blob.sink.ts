@@ -73,6 +73,11 @@ export class AzureBlobSink extends ExportSink {
     this.blocksInFlight = options.maxBlocksInFlight ?? DEFAULT_BLOCKS_IN_FLIGHT;
   }
 
+  async ping(timeoutMs: number): Promise<void> {
+    // The abort bounds the whole call, retries included.
+    await this.service.getProperties({ abortSignal: AbortSignal.timeout(timeoutMs) });
+  }
+
   async prepare(location: ExportLocation): Promise<void> {
     await this.container(location).createIfNotExists();
   }

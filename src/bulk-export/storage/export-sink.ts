@@ -53,6 +53,9 @@ export abstract class ExportSink {
   /** Removes every file of the location: the whole container when the prefix is '', else the folder. */
   abstract deleteAll(location: ExportLocation): Promise<void>;
 
+  /** Resolves once the storage answers within `timeoutMs` (a readiness probe); rejects otherwise. */
+  abstract ping(timeoutMs: number): Promise<void>;
+
   /** A time-limited direct download link; only storage that can sign links supports it. */
   sasUrl(_location: ExportLocation, _fileName: string, _expiresInSeconds: number): Promise<string> {
     return Promise.reject(

@@ -1,4 +1,5 @@
-import { FileHandle, mkdir, open, rm } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, FileHandle, mkdir, open, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { BlockQueue } from './block-queue';
 import {
@@ -38,6 +39,11 @@ export class FilesystemSink extends ExportSink {
     this.root = resolve(options.root);
     this.blockSize = options.blockSizeBytes ?? DEFAULT_BLOCK_SIZE;
     this.blocksInFlight = options.maxBlocksInFlight ?? DEFAULT_BLOCKS_IN_FLIGHT;
+  }
+
+  async ping(): Promise<void> {
+    await mkdir(this.root, { recursive: true });
+    await access(this.root, constants.W_OK);
   }
 
   async prepare(location: ExportLocation): Promise<void> {
