@@ -1,5 +1,6 @@
+import { PoolClient } from 'pg';
 import { DataSource } from 'typeorm';
-import { inlineParameters } from '../src/bulk-export/read/copy-ndjson';
+import { copyNdjsonPage, inlineParameters } from '../src/bulk-export/read/copy-ndjson';
 import { useTestApp } from './support/test-app';
 
 /**
@@ -44,5 +45,27 @@ describe('inlineParameters against PostgreSQL', () => {
     expect(inlined).toEqual(bound);
     expect(bound.a).toEqual(arrayItems);
     expect(bound.s1).toBe(hostile[0]);
+  });
+});
+
+describe('copyNdjsonPage against PostgreSQL', () => {
+  const t = useTestApp();
+
+  it('refuses a page it cannot frame, and leaves the connection usable for the next query', async () => {
+    const db = t.app.get(DataSource);
+    const runner = db.createQueryRunner();
+    const client = (await runner.connect()) as PoolClient;
+    try {
+      // Enough rows that the COPY is still streaming when the bad one is framed.
+      const select =
+        "SELECT n::bigint AS seq, CASE WHEN n = 3 THEN E'{\\n}' ELSE repeat('x', 2000) END AS content " +
+        'FROM generate_series(1, $1::int) AS n';
+      await expect(copyNdjsonPage(client, select, [5000])).rejects.toThrow(/raw newline/);
+
+      const rows = await client.query<{ one: number }>('SELECT 1 AS one');
+      expect(rows.rows).toEqual([{ one: 1 }]);
+    } finally {
+      await runner.release();
+    }
   });
 });

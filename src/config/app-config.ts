@@ -112,7 +112,8 @@ export class AppConfig {
    * About how much NDJSON (MB) one page of an export holds: each type's next page asks for as
    * many resources as fit at the sizes seen so far (never more than EXPORT_PAGE_SIZE). A worker
    * holds a few pages at once, so this, not the resource count, bounds its memory: 2000
-   * Provenance resources are ~50 MB, 2000 Observations ~2 MB.
+   * Provenance resources are ~50 MB, 2000 Observations ~2 MB. (With `_elements` the size is
+   * the subset's, so the rows read for a page may be larger.)
    */
   @Transform(toNumber)
   @Min(0.001)

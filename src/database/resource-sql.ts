@@ -1,7 +1,7 @@
 /**
- * SQL building blocks shared by every reader of the `resource` table (the store, search and
- * the export): positional parameters, and which versions a reader sees. Every version of a
- * resource is a row; the current one has `superseded_at IS NULL`.
+ * SQL building blocks shared by search and the export, the readers of the `resource` table
+ * that build their statements: positional parameters, and which versions a reader sees. Every
+ * version of a resource is a row; the current one has `superseded_at IS NULL`.
  */
 
 /** Positional parameters of one SQL statement, numbered as they are added. */

@@ -16,7 +16,7 @@ const INDEXED_TYPES = new Set<string>([
 ]);
 
 /** Parameters answered from columns of `resource` rather than from index tables. */
-export const COLUMN_PARAMETERS = new Set(['_id', '_lastUpdated']);
+const COLUMN_PARAMETERS = new Set(['_id', '_lastUpdated']);
 
 export interface SupportedSearchParameter {
   code: string;

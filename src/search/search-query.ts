@@ -1,3 +1,4 @@
+import { FHIR_ID } from '../common/fhir-request';
 import { FhirException } from '../common/fhir-exception';
 import { FhirDefinitions } from '../fhir/fhir-definitions.service';
 import { IndexedParamType, SearchParameters, SupportedSearchParameter } from './search-parameters';
@@ -96,7 +97,6 @@ const UNSUPPORTED_RESULT_PARAMETERS = new Set([
   '_contained',
   '_containedType',
 ]);
-const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
 
 /** Decoded `name=value` pairs of a query string (`+` is a space), in order. */
 export function queryPairs(query: string): [string, string][] {

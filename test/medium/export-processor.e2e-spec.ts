@@ -17,7 +17,7 @@ const STALLED = 'job stalled more than allowable limit';
 describe('ExportProcessor.onFailed (medium: the BullMQ worker against real PostgreSQL and Redis)', () => {
   const t = useExportApp();
 
-  it('marks a job the queue failed as failed, with an OperationOutcome the status URL serves', async () => {
+  it('marks a job the queue gave up on as failed, with a transient OperationOutcome the status URL serves as 503', async () => {
     // An error that escapes the runner, as BullMQ's own give-up after too many stalls does.
     jest.spyOn(t.app.get(ExportRunner), 'run').mockRejectedValue(new Error(STALLED));
     const id = await kickOffJob(t.app, { types: ['Patient'] });
@@ -27,11 +27,11 @@ describe('ExportProcessor.onFailed (medium: the BullMQ worker against real Postg
     const row = await jobRow(t.app, id);
     expect(row.error).toEqual({
       resourceType: 'OperationOutcome',
-      issue: [{ severity: 'error', code: 'exception', diagnostics: expect.any(String) }],
+      issue: [{ severity: 'error', code: 'transient', diagnostics: expect.any(String) }],
     });
     expect(row.finishedAt).toBeInstanceOf(Date);
     const status = await request(t.app.getHttpServer()).get(`/_operations/export/${id}`);
-    expectOperationOutcome(status, 500);
+    expectOperationOutcome(status, 503);
     expect(JSON.parse(status.text)).toEqual(row.error);
   });
 

@@ -1,4 +1,5 @@
 import { FhirException } from '../../common/fhir-exception';
+import { FHIR_ID } from '../../common/fhir-request';
 import { canonicalTypeFilters, ExportLevel, ExportRequest, TypeFilter } from '../export-request';
 import { isDefaultContainerName, isValidContainerName } from '../storage/export-sink';
 import { formatInstant, parseFhirInstant } from './fhir-instant';
@@ -33,7 +34,6 @@ type Form = 'GET' | 'POST';
 
 const OUTPUT_FORMATS = new Set(['application/fhir+ndjson', 'application/ndjson', 'ndjson']);
 const ASSOCIATED_DATA = new Set(['LatestProvenanceResources', 'RelevantProvenanceResources']);
-const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
 const ELEMENT = /^[a-z][A-Za-z0-9]*$/;
 const TYPED_ELEMENT = /^([A-Z][A-Za-z]+)\.([a-z][A-Za-z0-9]*)$/;
 

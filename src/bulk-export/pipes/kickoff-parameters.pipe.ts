@@ -27,7 +27,7 @@ function levelOf(req: Request): ExportLevel {
  * Collects the kick-off input of a `$export` request for {@link ExportParametersPipe}, after
  * checking its `Accept` and `Prefer` headers (which also say whether handling is lenient).
  */
-export const KickoffParameters = createParamDecorator((_: unknown, ctx: ExecutionContext) => {
+const KickoffParameters = createParamDecorator((_: unknown, ctx: ExecutionContext) => {
   const req = ctx.switchToHttp().getRequest<Request>();
   const level = levelOf(req);
   const id = req.params.id;

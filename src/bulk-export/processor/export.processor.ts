@@ -52,7 +52,7 @@ export class ExportProcessor extends WorkerHost implements OnApplicationBootstra
     const outcome = STALLED.test(error.message)
       ? operationOutcome(
           'error',
-          'exception',
+          'transient',
           'The export stopped: the workers running it stopped responding too many times; start it again',
         )
       : internalError(this.logger, error, `Export ${exportId} failed in the job queue`);

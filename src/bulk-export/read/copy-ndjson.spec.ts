@@ -1,9 +1,4 @@
-import {
-  CopyBinaryNdjson,
-  inlineParameters,
-  ndjsonFromCopyBinary,
-  ndjsonFromRows,
-} from './copy-ndjson';
+import { CopyBinaryNdjson, inlineParameters, ndjsonFromRows } from './copy-ndjson';
 import type { NdjsonPage } from './export-read.repository';
 
 /** PostgreSQL binary COPY output of `(seq bigint, content text)` rows. */
@@ -22,7 +17,14 @@ function copyBinary(rows: [bigint, string][]): Buffer {
   return Buffer.concat(parts);
 }
 
-describe('ndjsonFromCopyBinary', () => {
+/** The framer over output already in hand, in one chunk. */
+function ndjsonFromCopyBinary(copy: Buffer): NdjsonPage {
+  const framer = new CopyBinaryNdjson();
+  framer.push(copy);
+  return framer.finish();
+}
+
+describe('CopyBinaryNdjson on whole output', () => {
   it('turns (seq, content) rows into NDJSON, counting rows and keeping the last seq', () => {
     const page = ndjsonFromCopyBinary(
       copyBinary([
@@ -122,6 +124,15 @@ describe('CopyBinaryNdjson', () => {
       framer.push(copy.subarray(cut));
       expect(plain(framer.finish())).toEqual(plain(whole));
     }
+  });
+
+  it('refuses bytes after a trailer that arrived split across chunks', () => {
+    const copy = copyBinary(rows);
+    const framer = new CopyBinaryNdjson();
+    framer.push(copy.subarray(0, copy.length - 1));
+    expect(() =>
+      framer.push(Buffer.concat([copy.subarray(copy.length - 1), Buffer.from([0])])),
+    ).toThrow(/continues after its trailer/);
   });
 
   it('refuses output cut off before its trailer, or continuing after it', () => {

@@ -17,16 +17,20 @@ export async function copyNdjsonPage(
 ): Promise<NdjsonPage> {
   const sql = `COPY (${inlineParameters(selectSql, values)}) TO STDOUT (FORMAT binary)`;
   const framer = new CopyBinaryNdjson();
+  // A framing error is kept, not thrown at the stream: the COPY must still run to its end,
+  // or the connection would go back to the pool in the middle of it.
+  let failure: Error | undefined;
   await new Promise<void>((resolve, reject) => {
     const stream = client.query(copyTo(sql));
     stream.on('data', (chunk: Buffer) => {
+      if (failure !== undefined) return;
       try {
         framer.push(chunk);
       } catch (error) {
-        stream.destroy(error as Error);
+        failure = error instanceof Error ? error : new Error(String(error));
       }
     });
-    stream.once('end', resolve);
+    stream.once('end', () => (failure === undefined ? resolve() : reject(failure)));
     stream.once('error', reject);
   });
   return framer.finish();
@@ -71,6 +75,7 @@ export class CopyBinaryNdjson {
       this.keep(step, this.parse(step));
     }
     if (rest.length === 0) return;
+    if (this.ended) throw new Error('binary COPY output continues after its trailer');
     if (rest.length < this.needed) this.keep(rest, 0);
     else this.keep(rest, this.parse(rest));
   }
@@ -83,7 +88,9 @@ export class CopyBinaryNdjson {
 
   finish(): NdjsonPage {
     if (!this.headerRead) throw new Error('not PostgreSQL binary COPY output');
-    if (!this.ended) throw new Error('binary COPY output ended before its trailer');
+    if (!this.ended || this.pendingBytes > 0) {
+      throw new Error('binary COPY output ended before its trailer');
+    }
     const ndjson = this.lines.length === 1 ? this.lines[0] : Buffer.concat(this.lines);
     return { ndjson, count: this.count, lastSeq: this.lastSeq?.toString() };
   }
@@ -150,13 +157,6 @@ export class CopyBinaryNdjson {
     if (remaining < ROW_FRAMING_BYTES) return ROW_FRAMING_BYTES;
     return ROW_FRAMING_BYTES + Math.max(0, data.readInt32BE(at + 14));
   }
-}
-
-/** {@link CopyBinaryNdjson} over output already in hand. */
-export function ndjsonFromCopyBinary(copy: Buffer): NdjsonPage {
-  const framer = new CopyBinaryNdjson();
-  framer.push(copy);
-  return framer.finish();
 }
 
 /** Replaces `$1`, `$2`, … with `values` as SQL literals (untyped, as bind parameters are). */
