@@ -152,6 +152,16 @@ export class AppConfig {
   @Min(1000)
   EXPORT_LOCK_MS = 30_000;
 
+  /**
+   * How often each worker looks for unfinished exports that have no queue entry (an API that
+   * died between the insert and the enqueue, a flushed Redis) and enqueues them again, so no
+   * export waits at 202 for a worker restart.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  EXPORT_REQUEUE_INTERVAL_MS = 60_000;
+
   @IsIn(EXPORT_FILE_URL_MODES)
   EXPORT_FILE_URLS: ExportFileUrlMode = 'proxy';
 

@@ -233,9 +233,9 @@ describe('ExportJobService (medium: real PostgreSQL and Redis, no worker)', () =
       for (const id of [lostQueued, lostRunning, completed.id, failed]) await queue.remove(id);
       expect(await queue.getJobCounts('waiting')).toMatchObject({ waiting: 1 });
 
-      expect(await jobs.requeueUnfinished()).toBe(3);
-      // Adding an id the queue still holds is a no-op: calling again changes nothing.
-      expect(await jobs.requeueUnfinished()).toBe(3);
+      expect(await jobs.requeueUnfinished()).toBe(2);
+      // An id the queue still holds is left alone: calling again adds nothing.
+      expect(await jobs.requeueUnfinished()).toBe(0);
 
       for (const id of [waiting, lostQueued, lostRunning]) {
         const entry = await queue.getJob(id);

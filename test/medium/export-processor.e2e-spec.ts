@@ -10,7 +10,7 @@ import {
   jobRow,
   useExportApp,
 } from '../support/export-helpers';
-import { kickOffJob, unqueuedJob } from '../support/export-jobs';
+import { exportQueue, kickOffJob, unqueuedJob } from '../support/export-jobs';
 
 const STALLED = 'job stalled more than allowable limit';
 
@@ -108,4 +108,16 @@ describe('ExportProcessor worker options come from each app’s configuration', 
       });
     },
   );
+});
+
+describe('ExportProcessor sweep for exports without a queue entry (medium)', () => {
+  const t = useExportApp({ EXPORT_REQUEUE_INTERVAL_MS: '200' });
+
+  it('runs an export whose enqueue was lost after start-up, without a worker restart', async () => {
+    // The row is queued but nothing is in the queue: the kick-off's add never reached Redis.
+    const id = await unqueuedJob(t.app, { types: ['Patient'] });
+    expect(await exportQueue(t.app).getJob(id)).toBeUndefined();
+
+    await eventually(async () => (await jobRow(t.app, id)).status === 'completed', 'the sweep');
+  });
 });

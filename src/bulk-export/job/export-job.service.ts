@@ -137,17 +137,20 @@ export class ExportJobService {
    * Re-enqueues unfinished jobs whose BullMQ job may have been lost: an API process that died
    * between insert and add, or a running job whose queue entry is gone. Adding an id BullMQ
    * still holds (waiting, active, finished) is a no-op, so a job that a live worker runs is
-   * not started twice.
+   * not started twice. Returns how many were added.
    */
   async requeueUnfinished(): Promise<number> {
     const unfinished = await this.jobs.find({
       where: { status: In(['queued', 'running']) },
       select: { id: true },
     });
+    let added = 0;
     for (const job of unfinished) {
+      if (await this.queue.getJob(job.id)) continue;
       await this.queue.add('export', { exportId: job.id }, { jobId: job.id });
+      added += 1;
     }
-    return unfinished.length;
+    return added;
   }
 
   /**

@@ -1,5 +1,11 @@
 import { OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
-import { Injectable, Logger, OnApplicationBootstrap, Type } from '@nestjs/common';
+import {
+  BeforeApplicationShutdown,
+  Injectable,
+  Logger,
+  OnApplicationBootstrap,
+  Type,
+} from '@nestjs/common';
 import { Job, WorkerOptions } from 'bullmq';
 import { internalError } from '../../common/internal-error';
 import { operationOutcome } from '../../common/operation-outcome';
@@ -16,20 +22,49 @@ const STALLED = /stalled more than allowable limit/;
  * BullMQ hands it to another worker, whose runner resumes from the job's checkpoint.
  */
 @Injectable()
-export class ExportProcessor extends WorkerHost implements OnApplicationBootstrap {
+export class ExportProcessor
+  extends WorkerHost
+  implements OnApplicationBootstrap, BeforeApplicationShutdown
+{
   private readonly logger = new Logger(ExportProcessor.name);
+  private sweep?: NodeJS.Timeout;
+  private sweeping = false;
 
   constructor(
     private readonly runner: ExportRunner,
     private readonly jobs: ExportJobService,
+    private readonly config: AppConfig,
   ) {
     super();
   }
 
-  /** Picks up unfinished jobs whose queue entry was lost (e.g. an API process that died between insert and add). */
+  /**
+   * Picks up unfinished jobs whose queue entry was lost (an API process that died between
+   * insert and add, a flushed Redis): at start, and every EXPORT_REQUEUE_INTERVAL_MS after.
+   * Every worker sweeps; adding an id the queue holds is a no-op, so they cannot collide.
+   */
   async onApplicationBootstrap(): Promise<void> {
-    const count = await this.jobs.requeueUnfinished();
-    if (count) this.logger.log({ count }, 're-enqueued unfinished export jobs');
+    await this.requeueLost();
+    this.sweep = setInterval(() => void this.requeueLost(), this.config.EXPORT_REQUEUE_INTERVAL_MS);
+    this.sweep.unref();
+  }
+
+  beforeApplicationShutdown(): void {
+    clearInterval(this.sweep);
+  }
+
+  private async requeueLost(): Promise<void> {
+    if (this.sweeping) return;
+    this.sweeping = true;
+    try {
+      const count = await this.jobs.requeueUnfinished();
+      if (count) this.logger.log({ count }, 're-enqueued unfinished export jobs');
+    } catch (error) {
+      // An outage of PostgreSQL or Redis: the next sweep tries again.
+      this.logger.warn({ err: error }, 'could not look for unfinished export jobs');
+    } finally {
+      this.sweeping = false;
+    }
   }
 
   async process(job: Job<ExportQueuePayload>): Promise<void> {
