@@ -162,6 +162,64 @@ export class AppConfig {
   @Min(100)
   EXPORT_REQUEUE_INTERVAL_MS = 60_000;
 
+  /**
+   * How long a run keeps retrying, from its last checkpoint, when PostgreSQL, Redis or storage
+   * fails in a way that can pass (a dropped connection, a 503, a timeout). The clock restarts
+   * whenever a retry makes durable progress; when it runs out the export fails, naming what
+   * failed.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  EXPORT_RETRY_FOR_MS = 600_000;
+
+  /** First wait before a retry; each next one doubles, up to EXPORT_RETRY_MAX_DELAY_MS. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(10)
+  EXPORT_RETRY_DELAY_MS = 1000;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(10)
+  EXPORT_RETRY_MAX_DELAY_MS = 30_000;
+
+  /**
+   * A queued or running export that no worker has touched for this long (its worker hung, or
+   * its queue entry ended without the row saying so) is handed to a worker again, or failed
+   * with the reason once that has not helped. Runs touch their row at least every few seconds.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1000)
+  EXPORT_STALE_MS = 900_000;
+
+  /**
+   * On SIGTERM a worker checkpoints and releases the exports it runs, for another worker to
+   * resume at once; what has not released within this bound is left to the lock to expire.
+   * The API gives in-flight requests the same bound. Keep it below the platform's grace period
+   * (Kubernetes: 30 s).
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  SHUTDOWN_TIMEOUT_MS = 20_000;
+
+  /**
+   * How long a finished, failed or cancelled export's files and status stay; then they are
+   * purged and its status answers 404. The manifest's `Expires` says when. Fractions allowed.
+   */
+  @Transform(toNumber)
+  @Min(0.0001)
+  @Max(1_000_000)
+  EXPORT_RETENTION_HOURS = 24;
+
+  /** How often the purge of expired exports runs (once per interval across all workers). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  EXPORT_RETENTION_SWEEP_MS = 600_000;
+
   @IsIn(EXPORT_FILE_URL_MODES)
   EXPORT_FILE_URLS: ExportFileUrlMode = 'proxy';
 
