@@ -15,6 +15,11 @@ WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# /app stays root's, so the server cannot rewrite its own code. It writes only the embedded
+# Azurite's data (AZURITE_LOCATION) and the filesystem sink's files (EXPORT_FILESYSTEM_ROOT), both
+# relative to this directory by default, so they are made here for the runtime user; an empty
+# volume mounted on one of them takes that ownership from the image.
+RUN mkdir .azurite .export-data && chown node:node .azurite .export-data
 USER node
 EXPOSE 8080
 # node directly (not npm) so it gets SIGTERM; the flags are those of `npm run start:prod`. A small

@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { Logger as NestLogger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Logger } from 'nestjs-pino';
 import { ConfigError, loadConfig } from './config/app-config';
@@ -18,10 +19,14 @@ async function main(): Promise<void> {
   }
   const applied = await migrate(config);
 
-  // A laptop or demo without a storage account gets Azurite from our own dependencies.
+  // A laptop or demo without a storage account gets Azurite from our own dependencies,
+  // restarted should it die. Nest's static Logger goes to pino once the app has taken it over.
   let embeddedAzurite: string | undefined;
   if (config.EXPORT_STORAGE === 'azure' && !config.AZURE_STORAGE_CONNECTION_STRING) {
-    const azurite = await startEmbeddedAzurite({ location: config.AZURITE_LOCATION });
+    const azurite = await startEmbeddedAzurite({
+      location: config.AZURITE_LOCATION,
+      logger: new NestLogger('EmbeddedAzurite'),
+    });
     config.AZURE_STORAGE_CONNECTION_STRING = azurite.connectionString;
     embeddedAzurite = azurite.connectionString.replace(/AccountKey=[^;]+/, 'AccountKey=…');
   }
