@@ -207,7 +207,7 @@ interface SizeResult {
 
 const log = (message: string) => process.stderr.write(`[bench] ${message}\n`);
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
     const server = createServer();
     server.once('error', reject);
@@ -219,7 +219,7 @@ function freePort(): Promise<number> {
   });
 }
 
-async function withClient<T>(url: string, work: (client: Client) => Promise<T>): Promise<T> {
+export async function withClient<T>(url: string, work: (client: Client) => Promise<T>): Promise<T> {
   const client = new Client({ connectionString: url });
   await client.connect();
   try {
@@ -229,7 +229,7 @@ async function withClient<T>(url: string, work: (client: Client) => Promise<T>):
   }
 }
 
-async function recreateDatabase(databaseUrl: string): Promise<void> {
+export async function recreateDatabase(databaseUrl: string): Promise<void> {
   const url = new URL(databaseUrl);
   const name = decodeURIComponent(url.pathname.slice(1));
   if (!/^[a-z0-9_]+$/.test(name) || !name.includes('bench')) {
@@ -272,7 +272,7 @@ function gitDescription(): string | undefined {
   }
 }
 
-async function machine(databaseUrl: string): Promise<Record<string, unknown>> {
+export async function machine(databaseUrl: string): Promise<Record<string, unknown>> {
   const postgres = await withClient(databaseUrl, async (c) => {
     const r = await c.query<{ server_version: string }>('SHOW server_version');
     return r.rows[0].server_version;
@@ -486,7 +486,7 @@ async function runSize(env: Environment, size: number, options: BenchOptions): P
   };
 }
 
-async function deleteQueueKeys(redisUrl: string, prefix: string): Promise<void> {
+export async function deleteQueueKeys(redisUrl: string, prefix: string): Promise<void> {
   const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
   try {
     await redis.connect();
