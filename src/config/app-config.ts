@@ -92,6 +92,16 @@ export class AppConfig {
   @Min(1)
   STORAGE_RETRY_DELAY_MS = 500;
 
+  /**
+   * Limit of one storage write (its STORAGE_MAX_TRIES attempts included); one that has not
+   * finished by then fails and the export retries from its checkpoint, so a storage that
+   * accepts connections but never answers cannot hold an export.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  STORAGE_REQUEST_TIMEOUT_MS = 120_000;
+
   /** Root directory of the filesystem export sink. */
   @IsString()
   EXPORT_FILESYSTEM_ROOT = '.export-data';

@@ -25,6 +25,10 @@ class MemorySink extends ExportSink {
     return Promise.resolve();
   }
 
+  failure(): undefined {
+    return undefined;
+  }
+
   openFile(
     location: ExportLocation,
     fileName: string,

@@ -16,6 +16,7 @@ import {
   ExportSink,
   FileCheckpoint,
   fileGone,
+  StorageFailure,
 } from './export-sink';
 
 export interface AzureRetryOptions {
@@ -35,6 +36,12 @@ export interface AzureBlobSinkOptions {
   blockSizeBytes?: number;
   /** Blocks staged concurrently per file. */
   maxBlocksInFlight?: number;
+  /**
+   * Limit of one write-side call (stage, commit, create, delete), its retries included. The
+   * SDK's `tryTimeoutInMs` only asks the service to give up; a connection that never answers
+   * would hold the export forever without this.
+   */
+  requestTimeoutMs?: number;
 }
 
 export const DEFAULT_AZURE_RETRY: AzureRetryOptions = {
@@ -50,6 +57,7 @@ export const DEFAULT_AZURE_RETRY: AzureRetryOptions = {
 const DEFAULT_BLOCK_SIZE = 1024 * 1024;
 const DEFAULT_BLOCKS_IN_FLIGHT = 4;
 const DELETE_CONCURRENCY = 8;
+const DEFAULT_REQUEST_TIMEOUT_MS = 120_000;
 
 /**
  * Export files as block blobs ("Put Block" / "Put Block List" of the Blob service REST API):
@@ -61,6 +69,7 @@ export class AzureBlobSink extends ExportSink {
   private readonly service: BlobServiceClient;
   private readonly blockSize: number;
   private readonly blocksInFlight: number;
+  private readonly requestTimeoutMs: number;
 
   constructor(options: AzureBlobSinkOptions) {
     super();
@@ -71,6 +80,27 @@ export class AzureBlobSink extends ExportSink {
     });
     this.blockSize = options.blockSizeBytes ?? DEFAULT_BLOCK_SIZE;
     this.blocksInFlight = options.maxBlocksInFlight ?? DEFAULT_BLOCKS_IN_FLIGHT;
+    this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  }
+
+  /** The abort signal that bounds one write-side call. */
+  private bounded(): { abortSignal: AbortSignal } {
+    return { abortSignal: AbortSignal.timeout(this.requestTimeoutMs) };
+  }
+
+  failure(error: unknown): StorageFailure | undefined {
+    if (error instanceof RestError) {
+      const status = error.statusCode;
+      // No status: the request never got an answer (refused, reset, timed out).
+      const transient = status === undefined || status === 408 || status === 429 || status >= 500;
+      const code = error.code ?? (error.details as { errorCode?: string } | undefined)?.errorCode;
+      return { transient, detail: [status, code].filter(Boolean).join(' ') || error.message };
+    }
+    // The call ran past requestTimeoutMs without an answer.
+    if (error instanceof Error && error.name === 'AbortError') {
+      return { transient: true, detail: 'request timed out' };
+    }
+    return undefined;
   }
 
   async ping(timeoutMs: number): Promise<void> {
@@ -79,7 +109,7 @@ export class AzureBlobSink extends ExportSink {
   }
 
   async prepare(location: ExportLocation): Promise<void> {
-    await this.container(location).createIfNotExists();
+    await this.container(location).createIfNotExists(this.bounded());
   }
 
   openFile(
@@ -99,6 +129,7 @@ export class AzureBlobSink extends ExportSink {
         resume,
         this.blockSize,
         this.blocksInFlight,
+        this.requestTimeoutMs,
       ),
     );
   }
@@ -117,14 +148,16 @@ export class AzureBlobSink extends ExportSink {
   async deleteAll(location: ExportLocation): Promise<void> {
     const container = this.container(location);
     if (location.prefix === '') {
-      await container.deleteIfExists();
+      await container.deleteIfExists(this.bounded());
       return;
     }
     try {
       let batch: Promise<unknown>[] = [];
       for await (const item of container.listBlobsFlat({ prefix: location.prefix })) {
         batch.push(
-          container.getBlobClient(item.name).deleteIfExists({ deleteSnapshots: 'include' }),
+          container
+            .getBlobClient(item.name)
+            .deleteIfExists({ deleteSnapshots: 'include', ...this.bounded() }),
         );
         if (batch.length >= DELETE_CONCURRENCY) {
           await Promise.all(batch);
@@ -189,6 +222,7 @@ class AzureBlockBlobWriter implements ExportFileWriter {
     resume: Extract<FileCheckpoint, { kind: 'azure-block-blob' }> | undefined,
     blockSize: number,
     blocksInFlight: number,
+    private readonly requestTimeoutMs: number,
   ) {
     this.blockIds = resume ? [...resume.blockIds] : [];
     this.baseBytes = resume?.bytes ?? 0;
@@ -213,6 +247,7 @@ class AzureBlockBlobWriter implements ExportFileWriter {
     if (this.dirty) {
       await this.blob.commitBlockList(this.blockIds, {
         blobHTTPHeaders: { blobContentType: FHIR_NDJSON },
+        abortSignal: AbortSignal.timeout(this.requestTimeoutMs),
       });
       this.dirty = false;
       this.committedBytes = bytes;
@@ -234,7 +269,11 @@ class AzureBlockBlobWriter implements ExportFileWriter {
   private stage(block: Buffer): Promise<void> {
     const id = blockId(this.session, this.blockIds.length);
     this.blockIds.push(id);
-    return this.blob.stageBlock(id, block, block.length).then(() => undefined);
+    return this.blob
+      .stageBlock(id, block, block.length, {
+        abortSignal: AbortSignal.timeout(this.requestTimeoutMs),
+      })
+      .then(() => undefined);
   }
 
   private assertOpen(): void {

@@ -16,6 +16,7 @@ export function createExportSink(config: AppConfig): ExportSink {
       }
       return new AzureBlobSink({
         connectionString: config.AZURE_STORAGE_CONNECTION_STRING,
+        requestTimeoutMs: config.STORAGE_REQUEST_TIMEOUT_MS,
         retry: {
           maxTries: config.STORAGE_MAX_TRIES,
           retryDelayInMs: config.STORAGE_RETRY_DELAY_MS,

@@ -13,6 +13,12 @@ export type FileCheckpoint =
   | { kind: 'azure-block-blob'; bytes: number; blockIds: string[] }
   | { kind: 'filesystem'; bytes: number };
 
+/** A storage error as an export run sees it (see {@link ExportSink.failure}). */
+export interface StorageFailure {
+  transient: boolean;
+  detail: string;
+}
+
 /**
  * One output file being written. Calls are sequential (await each before the next); memory is
  * bounded by the block size times the blocks in flight, not by the file size.
@@ -55,6 +61,13 @@ export abstract class ExportSink {
 
   /** Resolves once the storage answers within `timeoutMs` (a readiness probe); rejects otherwise. */
   abstract ping(timeoutMs: number): Promise<void>;
+
+  /**
+   * Whether `error` came from this storage, and if so what it says for a run: `transient` when
+   * retrying later can succeed (a dropped connection, a timeout, a 5xx or throttling), and a
+   * short `detail` for the job's OperationOutcome. Undefined for errors that are not storage's.
+   */
+  abstract failure(error: unknown): StorageFailure | undefined;
 
   /** A time-limited direct download link; only storage that can sign links supports it. */
   sasUrl(_location: ExportLocation, _fileName: string, _expiresInSeconds: number): Promise<string> {

@@ -9,7 +9,21 @@ import {
   ExportSink,
   FileCheckpoint,
   fileGone,
+  StorageFailure,
 } from './export-sink';
+
+/** errno codes of a file system that may recover: full, busy, or a network mount that hiccuped. */
+const TRANSIENT_ERRNO = new Set([
+  'ENOSPC',
+  'EDQUOT',
+  'EIO',
+  'EAGAIN',
+  'EBUSY',
+  'ESTALE',
+  'ETIMEDOUT',
+  'EMFILE',
+  'ENFILE',
+]);
 
 export interface FilesystemSinkOptions {
   root: string;
@@ -39,6 +53,13 @@ export class FilesystemSink extends ExportSink {
     this.root = resolve(options.root);
     this.blockSize = options.blockSizeBytes ?? DEFAULT_BLOCK_SIZE;
     this.blocksInFlight = options.maxBlocksInFlight ?? DEFAULT_BLOCKS_IN_FLIGHT;
+  }
+
+  failure(error: unknown): StorageFailure | undefined {
+    const { code, syscall } = (error ?? {}) as NodeJS.ErrnoException;
+    // Only node's fs calls set syscall; the path stays out of what a client may read.
+    if (typeof code !== 'string' || typeof syscall !== 'string') return undefined;
+    return { transient: TRANSIENT_ERRNO.has(code), detail: `${code} on ${syscall}` };
   }
 
   async ping(): Promise<void> {
