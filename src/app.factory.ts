@@ -32,6 +32,7 @@ export async function createApp(config: AppConfig): Promise<INestApplication> {
   app.useGlobalFilters(new FhirExceptionFilter());
   mountBullBoard(app, config);
   mountOpenApi(app);
-  app.enableShutdownHooks();
+  // Exit 0 once the hooks are done (Nest would re-raise the signal); see main.ts for the bound.
+  app.enableShutdownHooks([], { useProcessExit: true });
   return app;
 }

@@ -38,7 +38,8 @@ async function main(): Promise<void> {
       bufferLogs: true,
     });
     context.useLogger(context.get(Logger));
-    context.enableShutdownHooks();
+    context.enableShutdownHooks([], { useProcessExit: true });
+    boundShutdown(config.SHUTDOWN_TIMEOUT_MS);
     context
       .get(Logger)
       .log({ applied, role: config.ROLE, embeddedAzurite }, 'worker started', 'Bootstrap');
@@ -47,6 +48,7 @@ async function main(): Promise<void> {
 
   const { createApp } = await import('./app.factory');
   const app = await createApp(config);
+  boundShutdown(config.SHUTDOWN_TIMEOUT_MS);
   await app.listen(config.PORT);
   app
     .get(Logger)
@@ -55,6 +57,22 @@ async function main(): Promise<void> {
       'server listening',
       'Bootstrap',
     );
+}
+
+/**
+ * On SIGTERM or SIGINT the app's shutdown hooks release the worker's exports and let the API
+ * finish its requests, each within `timeoutMs`, then exit 0. Should closing a connection hang
+ * beyond that, the process exits anyway (code 1), so a deploy never waits on it.
+ */
+function boundShutdown(timeoutMs: number): void {
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      setTimeout(() => {
+        process.stderr.write(`Shutdown took longer than ${timeoutMs + 5000} ms; exiting\n`);
+        process.exit(1);
+      }, timeoutMs + 5000).unref();
+    });
+  }
 }
 
 main().catch((error: unknown) => {

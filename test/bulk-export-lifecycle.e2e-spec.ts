@@ -3,7 +3,7 @@ import { AddressInfo } from 'node:net';
 import { BlockBlobClient, RestError } from '@azure/storage-blob';
 import request from 'supertest';
 import { ExportJobService } from '../src/bulk-export/job/export-job.service';
-import { ExportRunner } from '../src/bulk-export/processor/export.runner';
+import { ExportRunner, RunEnd } from '../src/bulk-export/processor/export.runner';
 import { RotatingNdjsonWriter } from '../src/bulk-export/ndjson/rotating-ndjson.writer';
 import { listBlobNames } from './support/azurite';
 import {
@@ -220,7 +220,7 @@ describe('$export job lifecycle', () => {
       const original = runner.run.bind(runner);
       const gate = new Gate();
       const started = new Gate();
-      let run: Promise<void> | undefined;
+      let run: Promise<RunEnd> | undefined;
       jest.spyOn(runner, 'run').mockImplementation((id: string) => {
         started.open();
         run = gate.opened.then(() => original(id));
@@ -241,16 +241,20 @@ describe('$export job lifecycle', () => {
   });
 
   describe('storage failure', () => {
-    it('fails the job with a 500 OperationOutcome when storage rejects every commit', async () => {
+    it('fails the job at once with a 500 OperationOutcome naming the storage when it refuses every commit for good (403)', async () => {
       await store(t.app, paddedPatients(12));
       jest
         .spyOn(BlockBlobClient.prototype, 'commitBlockList')
-        .mockRejectedValue(new RestError('injected storage outage', { statusCode: 503 }));
+        .mockRejectedValue(
+          new RestError('injected refusal', { statusCode: 403, code: 'AuthorizationFailure' }),
+        );
 
       const statusPath = await kickOff(t.app, '/$export', { query: { _type: 'Patient' } });
       const res = await pollUntilDone(t.app, statusPath);
 
-      expectOperationOutcome(res, 500);
+      expectOperationOutcome(res, 500, {
+        mentions: ['export storage refused a request', '403 AuthorizationFailure'],
+      });
       const file = await downloadRaw(t.app, `http://x${statusPath}/Patient-1.ndjson`);
       expect(file.status).toBe(404);
     });
@@ -278,12 +282,14 @@ describe('$export when the storage service is down (STORAGE_MAX_TRIES=2)', () =>
       `BlobEndpoint=http://127.0.0.1:${(storage.address() as AddressInfo).port}/devstoreaccount1;`,
     STORAGE_MAX_TRIES: '2',
     STORAGE_RETRY_DELAY_MS: '10',
+    EXPORT_RETRY_FOR_MS: '600',
+    EXPORT_RETRY_DELAY_MS: '100',
   }));
   afterAll(async () => {
     await new Promise((resolve) => storage.close(resolve));
   });
 
-  it('retries each storage request STORAGE_MAX_TRIES times, then fails the job with a 500 OperationOutcome', async () => {
+  it('retries each storage request STORAGE_MAX_TRIES times and the run within EXPORT_RETRY_FOR_MS, then fails the job with a 500 OperationOutcome naming the storage', async () => {
     await store(t.app, paddedPatients(3));
     requests = 0;
 
@@ -294,8 +300,12 @@ describe('$export when the storage service is down (STORAGE_MAX_TRIES=2)', () =>
     );
     const res = await request(t.app.getHttpServer()).get(statusPath);
 
-    expectOperationOutcome(res, 500);
-    // The first storage call (creating the container) was tried twice, and nothing after it ran.
-    expect(requests).toBe(2);
+    expectOperationOutcome(res, 500, {
+      mentions: ['export storage was unavailable for longer than 0.6 s', '503 ServerBusy'],
+    });
+    // Each run's first storage call (creating the container) was tried twice, and nothing after
+    // it ran; the runs were retried from the checkpoint until the window ran out.
+    expect(requests % 2).toBe(0);
+    expect(requests).toBeGreaterThan(2);
   });
 });

@@ -321,7 +321,7 @@ describe('$export snapshot: each resource once, as of transaction_time', () => {
 describe('$export waiting for writes open at kick-off', () => {
   const t = useExportApp({ EXPORT_MAX_WRITE_WAIT_MS: '300' });
 
-  it('fails the job with a 503 OperationOutcome when a transaction stays open too long, rather than answering 202 forever', async () => {
+  it('fails the job with a 500 `timeout` OperationOutcome when a transaction stays open too long, rather than answering 202 forever', async () => {
     const release = deferred();
     const opened = deferred();
     const write = t.app.get(ResourceRepository).inTransaction(async (session) => {
@@ -333,9 +333,12 @@ describe('$export waiting for writes open at kick-off', () => {
       await opened.promise;
       const statusPath = await kickOff(t.app, '/$export?_type=Patient');
       const res = await pollUntilDone(t.app, statusPath, 30_000);
-      expect(res.status).toBe(503);
-      const outcome = JSON.parse(res.text) as { issue: { diagnostics: string }[] };
-      expect(outcome.issue[0].diagnostics).toMatch(/did not end within 300 ms/);
+      expect(res.status).toBe(500);
+      const outcome = JSON.parse(res.text) as { issue: { code: string; diagnostics: string }[] };
+      expect(outcome.issue[0]).toMatchObject({
+        code: 'timeout',
+        diagnostics: expect.stringMatching(/did not end within 300 ms/) as unknown,
+      });
     } finally {
       release.resolve();
       await write;

@@ -19,7 +19,7 @@ export class ExportCancelService {
     if (!job) {
       throw new FhirException(
         FhirErrorCode.NotFound,
-        `No export job ${id} (unknown or already cancelled)`,
+        `No export job ${id} (unknown, already cancelled, or expired and purged)`,
       );
     }
     // Deleted here even when the job was running: the status read above may be stale (the run

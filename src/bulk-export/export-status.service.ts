@@ -1,16 +1,17 @@
 import { Injectable } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { FhirErrorCode, FhirException } from '../common/fhir-exception';
-import { OperationOutcome } from '../common/operation-outcome';
+import { operationOutcome, OperationOutcome } from '../common/operation-outcome';
 import { isExportId } from './export-id';
 import { ExportJobService } from './job/export-job.service';
 import { ExportedFile, ExportJobEntity, ExportManifest } from './job/export-job.entity';
+import { exportExpiresAt } from './retention/export-expiry';
 import { ExportSink } from './storage/export-sink';
 
 export type ExportStatusView =
   | { kind: 'in-progress'; progress: string; retryAfterSeconds: number }
   | { kind: 'failed'; httpStatus: number; outcome: OperationOutcome }
-  | { kind: 'complete'; manifest: ExportManifest };
+  | { kind: 'complete'; manifest: ExportManifest; expires?: Date };
 
 /** Validity of SAS links handed out in manifests (EXPORT_FILE_URLS=sas). */
 const SAS_LIFETIME_SECONDS = 60 * 60;
@@ -32,17 +33,18 @@ export class ExportStatusService {
       case 'queued':
       case 'running':
         return { kind: 'in-progress', progress: progressText(job), retryAfterSeconds: 2 };
-      case 'failed': {
-        const outcome = job.error ?? {
-          resourceType: 'OperationOutcome',
-          issue: [{ severity: 'error', code: 'exception', diagnostics: 'The export failed' }],
+      case 'failed':
+        return { kind: 'failed', httpStatus: 500, outcome: failureOutcome(job) };
+      case 'completed': {
+        const manifest = await this.manifest(job, baseUrl);
+        if (!job.finishedAt) return { kind: 'complete', manifest };
+        const expires = exportExpiresAt(job.finishedAt, this.config.EXPORT_RETENTION_HOURS);
+        return {
+          kind: 'complete',
+          manifest: { ...manifest, extension: { expires: expires.toISOString() } },
+          expires,
         };
-        // A transient cause (e.g. transactions that stayed open) is the client's to retry.
-        const transient = outcome.issue.some((issue) => issue.code === 'transient');
-        return { kind: 'failed', httpStatus: transient ? 503 : 500, outcome };
       }
-      case 'completed':
-        return { kind: 'complete', manifest: await this.manifest(job, baseUrl) };
       case 'cancelled':
         throw notFound(id);
     }
@@ -95,6 +97,21 @@ export class ExportStatusService {
   }
 }
 
+/**
+ * What a failed job answers. The Bulk Data IG keeps the `transient` code for a status request
+ * that failed while the export did not, telling the client to poll again; a failed export is
+ * final (start it again), so older rows that stored `transient` are served as `exception`.
+ */
+function failureOutcome(job: ExportJobEntity): OperationOutcome {
+  const outcome = job.error ?? operationOutcome('error', 'exception', 'The export failed');
+  return {
+    ...outcome,
+    issue: outcome.issue.map((issue) =>
+      issue.code === 'transient' ? { ...issue, code: 'exception' } : issue,
+    ),
+  };
+}
+
 function fileNumber(name: string): number {
   return Number(/-(\d+)\.ndjson$/.exec(name)?.[1] ?? 0);
 }
@@ -102,7 +119,7 @@ function fileNumber(name: string): number {
 function notFound(id: string): FhirException {
   return new FhirException(
     FhirErrorCode.NotFound,
-    `No export job ${id} (unknown, cancelled or deleted)`,
+    `No export job ${id} (unknown, cancelled, or expired and purged)`,
   );
 }
 
@@ -112,7 +129,12 @@ function progressText(job: ExportJobEntity): string {
   if (job.status === 'queued') return 'queued';
   if (phase === 'waiting-for-writes') return 'waiting for in-flight writes to commit';
   if (phase === 'finishing') return '100% writing manifest';
-  if (!total) return `${exported ?? 0} resources exported`;
-  const percent = Math.min(99, Math.floor(((exported ?? 0) * 100) / total));
-  return `${percent}% (${exported ?? 0} of ~${total} resources)`;
+  const done = total
+    ? `${Math.min(99, Math.floor(((exported ?? 0) * 100) / total))}% (${exported ?? 0} of ~${total} resources)`
+    : `${exported ?? 0} resources exported`;
+  const { retrying } = job.progress;
+  if (phase === 'retrying' && retrying) {
+    return `retrying (${retrying.what} failed, attempt ${retrying.attempt}); ${done}`.slice(0, 99);
+  }
+  return done;
 }

@@ -1,3 +1,4 @@
+import { BullModule } from '@nestjs/bullmq';
 import { DynamicModule, Module } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { SearchParametersModule } from '../search/search-parameters.module';
@@ -7,22 +8,32 @@ import { ExportRunner } from './processor/export.runner';
 import { ExportReadRepository } from './read/export-read.repository';
 import { GroupMembers } from './read/group-members.service';
 import { PostgresExportReadRepository } from './read/postgres-export-read.repository';
+import { EXPORT_MAINTENANCE_QUEUE } from './retention/export-maintenance.queue';
+import { ExportRetentionProcessor } from './retention/export-retention.processor';
+import { ExportRetentionService } from './retention/export-retention.service';
 
 /**
  * The export's worker (role worker): the BullMQ processor of the export queue and the runner
- * that pages resources through {@link ExportReadRepository} into NDJSON files.
+ * that pages resources through {@link ExportReadRepository} into NDJSON files; and the
+ * maintenance queue's processor, which purges expired exports (never in an api process).
  */
 @Module({})
 export class ExportWorkerModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: ExportWorkerModule,
-      imports: [ExportJobsModule, SearchParametersModule],
+      imports: [
+        ExportJobsModule,
+        SearchParametersModule,
+        BullModule.registerQueue({ name: EXPORT_MAINTENANCE_QUEUE }),
+      ],
       providers: [
         { provide: ExportReadRepository, useClass: PostgresExportReadRepository },
         GroupMembers,
         ExportRunner,
         { provide: ExportProcessor, useClass: exportProcessorFor(config) },
+        ExportRetentionService,
+        ExportRetentionProcessor,
       ],
     };
   }

@@ -109,6 +109,22 @@ export class ExportManifestFileDto {
 }
 
 @ApiSchema({
+  name: 'ExportManifestExtension',
+  description:
+    "The manifest's `extension` object, which the Bulk Data IG reserves for server-specific information.",
+})
+export class ExportManifestExtensionDto {
+  @ApiProperty({
+    format: 'date-time',
+    description:
+      'When the export expires (finished plus EXPORT_RETENTION_HOURS), as in the Expires header: ' +
+      'from then on its files may be deleted, and its status answer 404, at any time.',
+    example: '2026-11-27T04:05:00.000Z',
+  })
+  expires!: string;
+}
+
+@ApiSchema({
   name: 'ExportManifest',
   description:
     'Complete status response of the Bulk Data IG ("Response - Complete Status"): the manifest of a finished export.',
@@ -146,4 +162,11 @@ export class ExportManifestDto {
     description: 'Bundle files listing resources deleted since _since; possibly empty.',
   })
   deleted!: ExportManifestFileDto[];
+
+  @ApiPropertyOptional({
+    type: () => ExportManifestExtensionDto,
+    description:
+      'Server-specific information (the IG reserves this name): when the export expires.',
+  })
+  extension?: ExportManifestExtensionDto;
 }

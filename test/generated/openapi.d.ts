@@ -334,6 +334,15 @@ export interface components {
       /** @description Number of resources in the file. */
       count: number;
     };
+    /** @description The manifest's `extension` object, which the Bulk Data IG reserves for server-specific information. */
+    ExportManifestExtension: {
+      /**
+       * Format: date-time
+       * @description When the export expires (finished plus EXPORT_RETENTION_HOURS), as in the Expires header: from then on its files may be deleted, and its status answer 404, at any time.
+       * @example 2026-11-27T04:05:00.000Z
+       */
+      expires: string;
+    };
     /** @description Complete status response of the Bulk Data IG ("Response - Complete Status"): the manifest of a finished export. */
     ExportManifest: {
       /**
@@ -354,6 +363,8 @@ export interface components {
       error: components['schemas']['ExportManifestFile'][];
       /** @description Bundle files listing resources deleted since _since; possibly empty. */
       deleted: components['schemas']['ExportManifestFile'][];
+      /** @description Server-specific information (the IG reserves this name): when the export expires. */
+      extension?: components['schemas']['ExportManifestExtension'];
     };
     OperationOutcomeIssue: {
       /** @enum {string} */
@@ -1177,9 +1188,13 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Export complete: the manifest. */
+      /** @description Export complete: the manifest. The export expires EXPORT_RETENTION_HOURS after it finished (Expires header, `extension.expires`); from then on it may be purged at any time: its files are deleted and this URL answers 404. */
       200: {
         headers: {
+          /** @description HTTP-date from which the export may be purged (files deleted, status 404): download before it. */
+          Expires: string;
+          /** @description no-store: the manifest is not for caches to keep until it expires. */
+          'Cache-Control': 'no-store';
           [name: string]: unknown;
         };
         content: {
@@ -1197,7 +1212,7 @@ export interface operations {
         };
         content?: never;
       };
-      /** @description Unknown, cancelled or deleted export (FHIR OperationOutcome). */
+      /** @description Unknown, cancelled, or expired and purged export (FHIR OperationOutcome). */
       404: {
         headers: {
           [name: string]: unknown;
@@ -1206,7 +1221,7 @@ export interface operations {
           'application/fhir+json': components['schemas']['OperationOutcome'];
         };
       };
-      /** @description The export failed (FHIR OperationOutcome). */
+      /** @description The export failed for good, saying what failed; start it again (FHIR OperationOutcome). */
       500: {
         headers: {
           [name: string]: unknown;
@@ -1215,7 +1230,7 @@ export interface operations {
           'application/fhir+json': components['schemas']['OperationOutcome'];
         };
       };
-      /** @description The export failed for a transient reason; start it again (FHIR OperationOutcome). */
+      /** @description A dependency is unavailable, so the status could not be read; the export goes on, poll again after Retry-After (FHIR OperationOutcome). */
       503: {
         headers: {
           [name: string]: unknown;
@@ -1245,7 +1260,7 @@ export interface operations {
         };
         content?: never;
       };
-      /** @description Unknown or already cancelled export (FHIR OperationOutcome). */
+      /** @description Unknown, already cancelled, or expired and purged export (FHIR OperationOutcome). */
       404: {
         headers: {
           [name: string]: unknown;

@@ -1,7 +1,9 @@
+import { Job, Worker } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import { operationOutcome } from '../../src/common/operation-outcome';
 import { ExportCheckpoint, ExportProgress } from '../../src/bulk-export/job/export-job.entity';
 import { ExportJobService } from '../../src/bulk-export/job/export-job.service';
+import { ExportQueuePayload } from '../../src/bulk-export/export-queue';
 import { jobRow, useExportApp } from '../support/export-helpers';
 import { exportQueue, kickOffJob } from '../support/export-jobs';
 
@@ -20,7 +22,8 @@ const PROGRESS: ExportProgress = { phase: 'exporting', total: 10, exported: 5 };
  * so no worker takes the jobs these tests create: each job moves only as the test moves it.
  */
 describe('ExportJobService (medium: real PostgreSQL and Redis, no worker)', () => {
-  const t = useExportApp({ ROLE: 'api' });
+  // Short lock and staleness bounds, so the sweep's decisions come within a test's time.
+  const t = useExportApp({ ROLE: 'api', EXPORT_LOCK_MS: '1000', EXPORT_STALE_MS: '1000' });
   let jobs: ExportJobService;
 
   beforeAll(() => {
@@ -214,7 +217,7 @@ describe('ExportJobService (medium: real PostgreSQL and Redis, no worker)', () =
     });
   });
 
-  describe('requeueUnfinished', () => {
+  describe('sweepUnfinished', () => {
     it('re-enqueues the queued and running jobs whose queue entry is gone, once each, and no finished job', async () => {
       const queue = exportQueue(t.app);
       // The queue outlives the database reset: empty it of the entries earlier tests left.
@@ -233,9 +236,9 @@ describe('ExportJobService (medium: real PostgreSQL and Redis, no worker)', () =
       for (const id of [lostQueued, lostRunning, completed.id, failed]) await queue.remove(id);
       expect(await queue.getJobCounts('waiting')).toMatchObject({ waiting: 1 });
 
-      expect(await jobs.requeueUnfinished()).toBe(2);
+      expect(await jobs.sweepUnfinished()).toEqual({ added: 2, requeued: 0, failed: 0 });
       // An id the queue still holds is left alone: calling again adds nothing.
-      expect(await jobs.requeueUnfinished()).toBe(0);
+      expect(await jobs.sweepUnfinished()).toEqual({ added: 0, requeued: 0, failed: 0 });
 
       for (const id of [waiting, lostQueued, lostRunning]) {
         const entry = await queue.getJob(id);
@@ -249,6 +252,92 @@ describe('ExportJobService (medium: real PostgreSQL and Redis, no worker)', () =
         expect({ id, entry: await queue.getJob(id) }).toEqual({ id, entry: undefined });
       }
       expect(await queue.getJobCounts('waiting')).toMatchObject({ waiting: 3 });
+    });
+
+    /** A worker that runs nothing: the tests take entries and end them by hand. */
+    let inert: Worker<ExportQueuePayload>;
+    beforeAll(() => {
+      const queue = exportQueue(t.app);
+      inert = new Worker<ExportQueuePayload>(queue.name, null, {
+        connection: queue.opts.connection,
+        prefix: queue.opts.prefix,
+        autorun: false,
+      });
+    });
+    afterAll(() => inert.close());
+
+    /** Takes the next waiting entry as a worker would, without running anything. */
+    async function takeNext(token: string): Promise<Job<ExportQueuePayload>> {
+      const job = await inert.getNextJob(token);
+      if (!job) throw new Error('no waiting export entry');
+      return job;
+    }
+
+    it('hands out again an export whose queue entry ended while its row still runs, and fails it with the reason after the third time', async () => {
+      const queue = exportQueue(t.app);
+      await queue.drain();
+      const { id } = await runningJob();
+      for (let requeue = 1; requeue <= 3; requeue++) {
+        const entry = await takeNext(`token-${requeue}`);
+        expect(entry.id).toBe(id);
+        // What BullMQ records when a worker lost PostgreSQL before its row could say so.
+        await entry.moveToFailed(new Error('Driver not Connected'), `token-${requeue}`, false);
+        // Within a lock period of the end, the worker that ended it may still be writing the row.
+        expect(await jobs.sweepUnfinished()).toEqual({ added: 0, requeued: 0, failed: 0 });
+        await new Promise((resolve) => setTimeout(resolve, 1100));
+
+        expect(await jobs.sweepUnfinished()).toEqual({ added: 0, requeued: 1, failed: 0 });
+        expect({
+          state: await queue.getJobState(id),
+          data: (await queue.getJob(id))?.data,
+          status: (await jobRow(t.app, id)).status,
+        }).toEqual({
+          state: 'waiting',
+          data: { exportId: id, requeues: requeue },
+          status: 'running',
+        });
+      }
+      const entry = await takeNext('token-4');
+      await entry.moveToCompleted(undefined, 'token-4', false);
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+
+      expect(await jobs.sweepUnfinished()).toEqual({ added: 0, requeued: 0, failed: 1 });
+      const row = await jobRow(t.app, id);
+      expect({ status: row.status, error: row.error }).toEqual({
+        status: 'failed',
+        error: operationOutcome(
+          'error',
+          'exception',
+          'The export ended 4 times without finishing; start it again',
+        ),
+      });
+    });
+
+    it('fails a running export whose worker holds its lock but has not touched it for EXPORT_STALE_MS, and leaves a fresh one', async () => {
+      const queue = exportQueue(t.app);
+      await queue.drain();
+      const stale = await runningJob();
+      await takeNext('hung-worker');
+      // Touched just now: not stale, though its entry is active too.
+      const fresh = await runningJob();
+      await jobs.saveProgress(stale.id, stale.runId, PROGRESS);
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      await jobs.saveProgress(fresh.id, fresh.runId, PROGRESS);
+      await takeNext('live-worker');
+
+      expect(await jobs.sweepUnfinished()).toEqual({ added: 0, requeued: 0, failed: 1 });
+
+      const row = await jobRow(t.app, stale.id);
+      expect({ status: row.status, diagnostics: row.error?.issue[0].diagnostics }).toEqual({
+        status: 'failed',
+        diagnostics: expect.stringMatching(
+          /^The export stopped making progress: its worker has not touched it for \d+ (s|min); start it again$/,
+        ) as unknown,
+      });
+      // The hung run is fenced off: it may neither checkpoint nor finish.
+      expect(await jobs.runState(stale.id, stale.runId)).toBe('lost');
+      expect((await jobRow(t.app, fresh.id)).status).toBe('running');
+      expect((await queue.getJobLogs(stale.id)).logs).toEqual([row.error?.issue[0].diagnostics]);
     });
   });
 });

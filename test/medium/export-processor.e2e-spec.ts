@@ -1,5 +1,6 @@
 import { Job } from 'bullmq';
 import request from 'supertest';
+import { operationOutcome } from '../../src/common/operation-outcome';
 import { ExportQueuePayload } from '../../src/bulk-export/export-queue';
 import { ExportJobService } from '../../src/bulk-export/job/export-job.service';
 import { ExportProcessor } from '../../src/bulk-export/processor/export.processor';
@@ -17,7 +18,7 @@ const STALLED = 'job stalled more than allowable limit';
 describe('ExportProcessor.onFailed (medium: the BullMQ worker against real PostgreSQL and Redis)', () => {
   const t = useExportApp();
 
-  it('marks a job the queue gave up on as failed, with a transient OperationOutcome the status URL serves as 503', async () => {
+  it('marks a job the queue gave up on as failed, with an OperationOutcome the status URL serves as 500, not as `transient` (which would tell the client to keep polling)', async () => {
     // An error that escapes the runner, as BullMQ's own give-up after too many stalls does.
     jest.spyOn(t.app.get(ExportRunner), 'run').mockRejectedValue(new Error(STALLED));
     const id = await kickOffJob(t.app, { types: ['Patient'] });
@@ -27,12 +28,39 @@ describe('ExportProcessor.onFailed (medium: the BullMQ worker against real Postg
     const row = await jobRow(t.app, id);
     expect(row.error).toEqual({
       resourceType: 'OperationOutcome',
-      issue: [{ severity: 'error', code: 'transient', diagnostics: expect.any(String) }],
+      issue: [{ severity: 'error', code: 'exception', diagnostics: expect.any(String) }],
     });
     expect(row.finishedAt).toBeInstanceOf(Date);
     const status = await request(t.app.getHttpServer()).get(`/_operations/export/${id}`);
-    expectOperationOutcome(status, 503);
+    expectOperationOutcome(status, 500);
     expect(JSON.parse(status.text)).toEqual(row.error);
+  });
+
+  it('records in the queue, for Bull Board, why the runner failed an export, and leaves the row as the runner wrote it', async () => {
+    const reason = 'The export failed: the export storage refused a request (403); start it again';
+    jest.spyOn(t.app.get(ExportRunner), 'run').mockResolvedValue({ end: 'failed', reason });
+    const fail = jest.spyOn(t.app.get(ExportJobService), 'fail');
+    const id = await kickOffJob(t.app, { types: ['Patient'] });
+    const queue = exportQueue(t.app);
+
+    await eventually(async () => (await queue.getJobState(id)) === 'failed', 'the entry to fail');
+
+    expect((await queue.getJob(id))?.failedReason).toBe(reason);
+    expect(fail).not.toHaveBeenCalled();
+  });
+
+  it('serves a failure stored with the `transient` code (rows of older versions) as a final 500 `exception`', async () => {
+    const id = await unqueuedJob(t.app);
+    await t.app
+      .get(ExportJobService)
+      .fail(id, operationOutcome('error', 'transient', 'Transactions stayed open'));
+
+    const status = await request(t.app.getHttpServer()).get(`/_operations/export/${id}`);
+
+    expectOperationOutcome(status, 500);
+    expect(JSON.parse(status.text)).toEqual(
+      operationOutcome('error', 'exception', 'Transactions stayed open'),
+    );
   });
 
   it('tells the client a stalled export stopped, and keeps other errors’ details in the log', async () => {

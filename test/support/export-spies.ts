@@ -1,6 +1,6 @@
 import { INestApplication } from '@nestjs/common';
 import { ExportJobService } from '../../src/bulk-export/job/export-job.service';
-import { ExportRunner } from '../../src/bulk-export/processor/export.runner';
+import { ExportRunner, RunEnd } from '../../src/bulk-export/processor/export.runner';
 import {
   ExportPageQuery,
   ExportReadRepository,
@@ -67,10 +67,10 @@ export function checkpointsSaved(app: INestApplication, count: number): Promise<
 }
 
 /** Records every run of the export runner, so a test can wait for the worker to be done. */
-export function recordRuns(app: INestApplication): Promise<void>[] {
+export function recordRuns(app: INestApplication): Promise<RunEnd>[] {
   const runner = app.get(ExportRunner);
   const original = runner.run.bind(runner);
-  const runs: Promise<void>[] = [];
+  const runs: Promise<RunEnd>[] = [];
   jest.spyOn(runner, 'run').mockImplementation((id: string) => {
     const run = original(id);
     runs.push(run);

@@ -394,6 +394,8 @@ export interface PrivateRedis {
    * restart: then the app's clients have reconnected (BullMQ retries about once a second).
    */
   waitForClients(count: number, timeoutMs?: number): Promise<void>;
+  /** FLUSHALL: no queue entry of an earlier test is left for the next test's workers. */
+  flushAll(): Promise<void>;
   /** The tail of its output, for failure messages. */
   log(): string;
   /** Stops it and removes its directory; safe to call twice. */
@@ -515,7 +517,8 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
     }
   }
 
-  const connectedClients = async (): Promise<number> => {
+  /** Runs `use` on a connection of its own that gives up at once when Redis is down. */
+  const withClient = async <T>(use: (client: Redis) => Promise<T>): Promise<T> => {
     const client = new Redis({
       host: '127.0.0.1',
       port,
@@ -526,12 +529,17 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
     client.on('error', () => undefined);
     try {
       await client.connect();
-      const list = (await client.call('CLIENT', 'LIST')) as string;
-      return list.split('\n').filter((line) => line.trim() !== '').length - 1;
+      return await use(client);
     } finally {
       client.disconnect();
     }
   };
+
+  const connectedClients = (): Promise<number> =>
+    withClient(async (client) => {
+      const list = (await client.call('CLIENT', 'LIST')) as string;
+      return list.split('\n').filter((line) => line.trim() !== '').length - 1;
+    });
 
   const waitForClients = async (count: number, timeoutMs = 20_000): Promise<void> => {
     const deadline = Date.now() + timeoutMs;
@@ -554,6 +562,7 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
     isRunning,
     connectedClients,
     waitForClients,
+    flushAll: () => withClient(async (client) => void (await client.flushall())),
     log: () => output,
     destroy,
   };

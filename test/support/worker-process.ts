@@ -33,6 +33,20 @@ export interface WorkerProcess {
   output(): string;
   /** kill -9; resolves once the process is gone. */
   kill(): Promise<void>;
+  /**
+   * Sends `signal` (SIGTERM for a graceful stop, SIGSTOP/SIGCONT to freeze and thaw it, as a
+   * long GC pause or a throttled container would); a no-op once it exited.
+   */
+  signal(signal: NodeJS.Signals): void;
+  /** Whether it is still running (a stopped process counts as running). */
+  isRunning(): boolean;
+}
+
+/** A `ROLE=api` process: the HTTP side alone, as a separate API deployment runs it. */
+export interface ApiProcess extends WorkerProcess {
+  readonly port: number;
+  /** `http://127.0.0.1:PORT`. */
+  readonly url: string;
 }
 
 const live = new Set<ChildProcess>();
@@ -48,6 +62,34 @@ process.on('exit', () => {
 export function spawnWorker(
   env: Record<string, string> = {},
   startTimeoutMs = 60_000,
+): WorkerProcess {
+  return spawnServer('worker', env, startTimeoutMs);
+}
+
+/**
+ * Starts `node dist/src/main.js` with ROLE=api listening on `port` (the same port again after a
+ * restart keeps the Content-Location URLs it handed out valid). `env` must name the storage
+ * account (AZURE_STORAGE_CONNECTION_STRING): an api process starts no Azurite of its own.
+ */
+export function spawnApi(
+  port: number,
+  env: Record<string, string> = {},
+  startTimeoutMs = 60_000,
+): ApiProcess {
+  const server = spawnServer('api', { ...env, PORT: String(port) }, startTimeoutMs);
+  return Object.assign(server, { port, url: `http://127.0.0.1:${port}` });
+}
+
+/** What main.ts logs once each role is up: the message or, through Nest's logger, the context. */
+const READY: Record<'worker' | 'api', RegExp> = {
+  worker: /"(msg|context)":"worker started"/,
+  api: /"(msg|context)":"server listening"/,
+};
+
+function spawnServer(
+  role: 'worker' | 'api',
+  env: Record<string, string>,
+  startTimeoutMs: number,
 ): WorkerProcess {
   if (!existsSync(WORKER_ENTRY)) {
     throw new Error(`${WORKER_ENTRY} is missing: build the app first (npx nest build)`);
@@ -65,10 +107,10 @@ export function spawnWorker(
   }
   const child = spawn(process.execPath, ['-e', CHILD_BOOTSTRAP, WORKER_ENTRY], {
     cwd: join(__dirname, '..', '..'),
-    env: { ...inherited, ROLE: 'worker', LOG_LEVEL: 'info', ...env },
+    env: { ...inherited, ROLE: role, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
-  if (child.pid === undefined) throw new Error('could not start a worker process');
+  if (child.pid === undefined) throw new Error(`could not start an ${role} process`);
   live.add(child);
 
   let output = '';
@@ -80,23 +122,23 @@ export function spawnWorker(
   });
   const record = (chunk: Buffer) => {
     output = (output + chunk.toString('utf8')).slice(-OUTPUT_LIMIT);
-    // main.ts logs it as the message or, through Nest's logger signature, as the context.
-    if (/"(msg|context)":"worker started"/.test(output)) started();
+    if (READY[role].test(output)) started();
   };
   child.stdout?.on('data', record);
   child.stderr?.on('data', record);
+  const running = () => child.exitCode === null && child.signalCode === null;
   const exited = new Promise<WorkerExit>((resolve) => {
     child.once('exit', (code, signal) => {
       live.delete(child);
       failed(
-        new Error(`worker ${child.pid} exited (${signal ?? code}) before it started:\n${output}`),
+        new Error(`${role} ${child.pid} exited (${signal ?? code}) before it started:\n${output}`),
       );
       resolve({ code, signal });
     });
   });
   const startTimer = setTimeout(
     () =>
-      failed(new Error(`worker ${child.pid} did not start in ${startTimeoutMs} ms:\n${output}`)),
+      failed(new Error(`${role} ${child.pid} did not start in ${startTimeoutMs} ms:\n${output}`)),
     startTimeoutMs,
   );
   // Nobody may be waiting for `ready` when a worker is killed on purpose.
@@ -111,13 +153,17 @@ export function spawnWorker(
     exited,
     output: () => output,
     async kill() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      if (running()) child.kill('SIGKILL');
       await exited;
     },
+    signal(signal: NodeJS.Signals) {
+      if (running()) child.kill(signal);
+    },
+    isRunning: running,
   };
 }
 
-/** Kills every worker this process started that is still running, and waits until they are gone. */
+/** Kills every worker and api process this process started, and waits until they are gone. */
 export async function killAllWorkers(): Promise<void> {
   const exits = [...live].map(
     (child) =>

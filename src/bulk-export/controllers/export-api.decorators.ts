@@ -195,7 +195,23 @@ export function ApiExportStatus(): MethodDecorator {
     EXPORT_ID,
     ApiResponse({
       status: 200,
-      description: 'Export complete: the manifest.',
+      description:
+        'Export complete: the manifest. The export expires EXPORT_RETENTION_HOURS after it ' +
+        'finished (Expires header, `extension.expires`); from then on it may be purged at any ' +
+        'time: its files are deleted and this URL answers 404.',
+      headers: {
+        Expires: {
+          description:
+            'HTTP-date from which the export may be purged (files deleted, status 404): download before it.',
+          required: true,
+          schema: { type: 'string', example: 'Fri, 27 Nov 2026 04:05:00 GMT' },
+        },
+        'Cache-Control': {
+          description: 'no-store: the manifest is not for caches to keep until it expires.',
+          required: true,
+          schema: { type: 'string', enum: ['no-store'] },
+        },
+      },
       content: { 'application/json': { schema: { $ref: getSchemaPath(ExportManifestDto) } } },
     }),
     ApiResponse({
@@ -214,9 +230,13 @@ export function ApiExportStatus(): MethodDecorator {
         },
       },
     }),
-    operationOutcome(404, 'Unknown, cancelled or deleted export'),
-    operationOutcome(500, 'The export failed'),
-    operationOutcome(503, 'The export failed for a transient reason; start it again'),
+    operationOutcome(404, 'Unknown, cancelled, or expired and purged export'),
+    operationOutcome(500, 'The export failed for good, saying what failed; start it again'),
+    operationOutcome(
+      503,
+      'A dependency is unavailable, so the status could not be read; the export goes on, ' +
+        'poll again after Retry-After',
+    ),
   );
 }
 
@@ -232,7 +252,7 @@ export function ApiExportCancel(): MethodDecorator {
     }),
     EXPORT_ID,
     ApiResponse({ status: 202, description: 'Cancelled. Empty body.' }),
-    operationOutcome(404, 'Unknown or already cancelled export'),
+    operationOutcome(404, 'Unknown, already cancelled, or expired and purged export'),
   );
 }
 

@@ -37,7 +37,15 @@ export class ExportStatusController {
         res.status(view.httpStatus).type(FHIR_JSON).send(JSON.stringify(view.outcome));
         return;
       case 'complete':
-        res.status(200).type('application/json').send(JSON.stringify(view.manifest));
+        // Expires: when the files stop being available (Bulk Data IG, "Response - Complete
+        // Status"). no-store keeps caches from serving the manifest (and any SAS links in it,
+        // which expire sooner) until then.
+        if (view.expires) res.set('Expires', view.expires.toUTCString());
+        res
+          .status(200)
+          .set('Cache-Control', 'no-store')
+          .type('application/json')
+          .send(JSON.stringify(view.manifest));
         return;
     }
   }

@@ -20,6 +20,8 @@ export interface ExportManifest {
   output: ExportManifestFile[];
   error: ExportManifestFile[];
   deleted: ExportManifestFile[];
+  /** The IG reserves `extension` for additions: here, when the export expires and is purged. */
+  extension?: { expires: string };
 }
 
 /** The file as the worker records it; the URL is made when the manifest is served. */
@@ -55,7 +57,9 @@ export interface ExportProgress {
   total?: number;
   /** Resources durably written so far. */
   exported?: number;
-  phase?: 'waiting-for-writes' | 'exporting' | 'finishing';
+  phase?: 'waiting-for-writes' | 'exporting' | 'retrying' | 'finishing';
+  /** While `retrying`: the dependency that failed and the attempt the run waits to make. */
+  retrying?: { what: string; attempt: number };
 }
 
 @Entity({ name: 'export_job' })

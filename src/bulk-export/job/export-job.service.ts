@@ -8,7 +8,7 @@ import { dependencyUnavailable } from '../../common/dependency-unavailable';
 import { FhirErrorCode, FhirException } from '../../common/fhir-exception';
 import { withTimeout } from '../../common/with-timeout';
 import { AppConfig } from '../../config/app-config';
-import { OperationOutcome } from '../../common/operation-outcome';
+import { operationOutcome, OperationOutcome } from '../../common/operation-outcome';
 import { ExportRequest, normalizedRequestKey } from '../export-request';
 import { EXPORT_QUEUE, ExportQueuePayload } from '../export-queue';
 import { defaultContainerName, folderPrefix } from '../storage/export-sink';
@@ -18,6 +18,9 @@ import {
   ExportJobEntity,
   ExportProgress,
 } from './export-job.entity';
+
+/** How often an export whose queue entry ended without it is handed out again before it fails. */
+const MAX_REQUEUES = 3;
 
 export interface KickOff {
   request: ExportRequest;
@@ -134,23 +137,62 @@ export class ExportJobService {
   }
 
   /**
-   * Re-enqueues unfinished jobs whose BullMQ job may have been lost: an API process that died
-   * between insert and add, or a running job whose queue entry is gone. Adding an id BullMQ
-   * still holds (waiting, active, finished) is a no-op, so a job that a live worker runs is
-   * not started twice. Returns how many were added.
+   * Keeps every unfinished export moving; each worker runs it every EXPORT_REQUEUE_INTERVAL_MS.
+   * - No queue entry (an API process that died between insert and add, a flushed Redis): added
+   *   again. Adding an id BullMQ holds is a no-op, so workers sweeping together cannot collide.
+   * - A queue entry that ended while the row did not (a worker that died or lost PostgreSQL
+   *   before its row could say so): handed out again, up to {@link MAX_REQUEUES} times, then
+   *   the export fails saying so.
+   * - Running under a live lock but untouched for EXPORT_STALE_MS (a worker hung in a call that
+   *   never returns): failed with the reason, which fences the hung run off.
    */
-  async requeueUnfinished(): Promise<number> {
-    const unfinished = await this.jobs.find({
-      where: { status: In(['queued', 'running']) },
-      select: { id: true },
-    });
-    let added = 0;
-    for (const job of unfinished) {
-      if (await this.queue.getJob(job.id)) continue;
-      await this.queue.add('export', { exportId: job.id }, { jobId: job.id });
-      added += 1;
+  async sweepUnfinished(): Promise<{ added: number; requeued: number; failed: number }> {
+    const unfinished = await this.dataSource.query<
+      { id: string; status: ExportJobEntity['status']; idleMs: number }[]
+    >(
+      `SELECT id, status, (extract(epoch FROM now() - updated_at) * 1000)::float8 AS "idleMs"
+       FROM export_job WHERE status IN ('queued', 'running')`,
+    );
+    const swept = { added: 0, requeued: 0, failed: 0 };
+    for (const row of unfinished) {
+      const entry = await this.queue.getJob(row.id);
+      if (!entry) {
+        await this.queue.add('export', { exportId: row.id }, { jobId: row.id });
+        swept.added += 1;
+        continue;
+      }
+      const state = await entry.getState();
+      if (state === 'completed' || state === 'failed') {
+        // The worker that ended it may still be writing the row: give it a lock period.
+        if (Date.now() - (entry.finishedOn ?? 0) < this.config.EXPORT_LOCK_MS) continue;
+        const requeues = (entry.data.requeues ?? 0) + 1;
+        if (requeues > MAX_REQUEUES) {
+          const reason = `The export ended ${MAX_REQUEUES + 1} times without finishing; start it again`;
+          if (await this.fail(row.id, operationOutcome('error', 'exception', reason))) {
+            swept.failed += 1;
+          }
+          continue;
+        }
+        await entry.remove();
+        await this.queue.add('export', { exportId: row.id, requeues }, { jobId: row.id });
+        swept.requeued += 1;
+      } else if (
+        state === 'active' &&
+        row.status === 'running' &&
+        row.idleMs >= this.config.EXPORT_STALE_MS
+      ) {
+        const idle =
+          row.idleMs >= 120_000
+            ? `${Math.round(row.idleMs / 60_000)} min`
+            : `${Math.round(row.idleMs / 1000)} s`;
+        const reason = `The export stopped making progress: its worker has not touched it for ${idle}; start it again`;
+        if (await this.fail(row.id, operationOutcome('error', 'exception', reason))) {
+          await entry.log(reason).catch(() => undefined);
+          swept.failed += 1;
+        }
+      }
     }
-    return added;
+    return swept;
   }
 
   /**
@@ -202,6 +244,16 @@ export class ExportJobService {
     return row.status === 'running' && row.run === runId ? 'owned' : 'lost';
   }
 
+  /** The checkpoint to resume from while run `runId` still holds the claim; null otherwise. */
+  async ownedCheckpoint(id: string, runId: string): Promise<ExportCheckpoint | null> {
+    const [row] = await this.dataSource.query<{ checkpoint: ExportCheckpoint }[]>(
+      `SELECT checkpoint FROM export_job
+       WHERE id = $1 AND status = 'running' AND checkpoint->>'runId' = $2`,
+      [id, runId],
+    );
+    return row?.checkpoint ?? null;
+  }
+
   /** Saves progress under run `runId`'s claim; false when the run may not go on (see runState). */
   async saveCheckpoint(
     id: string,
@@ -245,13 +297,15 @@ export class ExportJobService {
    * Fails a job that is still queued or running. With `runId`, only while that run holds the
    * claim, so a fenced-off run cannot fail the job its successor is running.
    */
-  async fail(id: string, outcome: OperationOutcome, runId?: string): Promise<void> {
-    await this.dataSource.query(
+  async fail(id: string, outcome: OperationOutcome, runId?: string): Promise<boolean> {
+    const result = await this.dataSource.query<unknown[]>(
       `UPDATE export_job SET status = 'failed', error = $2, finished_at = now(), updated_at = now()
        WHERE id = $1 AND status IN ('queued', 'running')
-         AND ($3::text IS NULL OR checkpoint->>'runId' = $3)`,
+         AND ($3::text IS NULL OR checkpoint->>'runId' = $3)
+       RETURNING id`,
       [id, JSON.stringify(outcome), runId ?? null],
     );
+    return this.affected(result) > 0;
   }
 
   /**

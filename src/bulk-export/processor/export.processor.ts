@@ -6,13 +6,22 @@ import {
   OnApplicationBootstrap,
   Type,
 } from '@nestjs/common';
-import { Job, WorkerOptions } from 'bullmq';
+import { Job, UnrecoverableError, WaitingError, WorkerOptions } from 'bullmq';
 import { internalError } from '../../common/internal-error';
 import { operationOutcome } from '../../common/operation-outcome';
+import { withTimeout } from '../../common/with-timeout';
 import { AppConfig } from '../../config/app-config';
 import { EXPORT_QUEUE, ExportQueuePayload } from '../export-queue';
 import { ExportJobService } from '../job/export-job.service';
 import { ExportRunner } from './export.runner';
+
+/**
+ * A job the runner failed and recorded: thrown so BullMQ (and Bull Board) show it failed with
+ * its reason, and skipped by the `failed` handler, which records everything else.
+ */
+class ExportFailed extends UnrecoverableError {
+  readonly recorded = true;
+}
 
 /** BullMQ's reason for a job that stalled more than `maxStalledCount` times. */
 const STALLED = /stalled more than allowable limit/;
@@ -29,6 +38,9 @@ export class ExportProcessor
   private readonly logger = new Logger(ExportProcessor.name);
   private sweep?: NodeJS.Timeout;
   private sweeping = false;
+  /** Aborted at shutdown: every run checkpoints and hands its job back. */
+  private readonly stopping = new AbortController();
+  private readonly runs = new Set<Promise<unknown>>();
 
   constructor(
     private readonly runner: ExportRunner,
@@ -44,21 +56,42 @@ export class ExportProcessor
    * Every worker sweeps; adding an id the queue holds is a no-op, so they cannot collide.
    */
   async onApplicationBootstrap(): Promise<void> {
-    await this.requeueLost();
-    this.sweep = setInterval(() => void this.requeueLost(), this.config.EXPORT_REQUEUE_INTERVAL_MS);
+    await this.sweepUnfinished();
+    this.sweep = setInterval(
+      () => void this.sweepUnfinished(),
+      this.config.EXPORT_REQUEUE_INTERVAL_MS,
+    );
     this.sweep.unref();
   }
 
-  beforeApplicationShutdown(): void {
+  /**
+   * Graceful stop (SIGTERM): take no new jobs, have every run checkpoint at its next page and
+   * hand its job back to the queue, so another worker resumes it at once instead of after the
+   * lock expires. Runs before the database and queue connections close. What has not released
+   * within SHUTDOWN_TIMEOUT_MS is left to the lock to expire.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
     clearInterval(this.sweep);
+    this.stopping.abort();
+    const closing = this.worker.close();
+    const bound = this.config.SHUTDOWN_TIMEOUT_MS;
+    const running = this.runs.size;
+    try {
+      await withTimeout(Promise.allSettled([...this.runs, closing]), bound, 'releasing exports');
+      if (running) this.logger.log({ running }, 'exports released for other workers');
+    } catch {
+      this.logger.warn({ running, bound }, 'exports not released in time; their locks will expire');
+    }
   }
 
-  private async requeueLost(): Promise<void> {
+  private async sweepUnfinished(): Promise<void> {
     if (this.sweeping) return;
     this.sweeping = true;
     try {
-      const count = await this.jobs.requeueUnfinished();
-      if (count) this.logger.log({ count }, 're-enqueued unfinished export jobs');
+      const swept = await this.jobs.sweepUnfinished();
+      if (swept.added || swept.requeued || swept.failed) {
+        this.logger.log(swept, 'swept unfinished export jobs');
+      }
     } catch (error) {
       // An outage of PostgreSQL or Redis: the next sweep tries again.
       this.logger.warn({ err: error }, 'could not look for unfinished export jobs');
@@ -67,8 +100,23 @@ export class ExportProcessor
     }
   }
 
-  async process(job: Job<ExportQueuePayload>): Promise<void> {
-    await this.runner.run(job.data.exportId);
+  async process(job: Job<ExportQueuePayload>, token?: string): Promise<void> {
+    const run = this.runner.run(job.data.exportId, this.stopping.signal);
+    this.runs.add(run);
+    try {
+      const result = await run;
+      if (result.end === 'failed') throw new ExportFailed(result.reason);
+      if (result.end === 'released') {
+        // Back to waiting, lock dropped: the next free worker takes it now. Should Redis refuse,
+        // the job stays active and its lock expires instead.
+        await job.moveToWait(token).catch((error: unknown) => {
+          this.logger.warn({ err: error, exportId: job.data.exportId }, 'could not release');
+        });
+        throw new WaitingError();
+      }
+    } finally {
+      this.runs.delete(run);
+    }
   }
 
   /**
@@ -83,11 +131,12 @@ export class ExportProcessor
       this.logger.error({ err: error }, 'a job without an export id failed in the export queue');
       return;
     }
+    if (error instanceof ExportFailed) return;
     // The client sees what it can act on; details (a database error, say) go to the log only.
     const outcome = STALLED.test(error.message)
       ? operationOutcome(
           'error',
-          'transient',
+          'exception',
           'The export stopped: the workers running it stopped responding too many times; start it again',
         )
       : internalError(this.logger, error, `Export ${exportId} failed in the job queue`);

@@ -4,6 +4,7 @@ import { AppConfig } from '../../config/app-config';
 import { operationOutcome, OperationOutcome } from '../../common/operation-outcome';
 import { FhirErrorCode, FhirException } from '../../common/fhir-exception';
 import { internalError } from '../../common/internal-error';
+import { isDependencyUnavailable } from '../../common/dependency-unavailable';
 import { FhirDefinitions } from '../../fhir/fhir-definitions.service';
 import { PatientCompartment } from '../../fhir/patient-compartment.service';
 import { ndjsonFromRows } from '../read/copy-ndjson';
@@ -20,6 +21,7 @@ import {
   ExportCheckpoint,
   ExportedFile,
   ExportJobEntity,
+  ExportProgress,
   TypeCheckpoint,
 } from '../job/export-job.entity';
 import {
@@ -35,9 +37,15 @@ const MB = 1024 * 1024;
 const FIRST_PAGE_ROWS = 200;
 const PROVENANCE = 'Provenance';
 
-/** Thrown inside a run when it must stop: the client cancelled the job, or another run claimed it. */
+/** How often a run touches its row at least (progress for X-Progress, liveness for the stale sweep). */
+const HEARTBEAT_MS = 5000;
+
+/**
+ * Thrown inside a run when it must stop: the client cancelled the job, another run claimed it,
+ * or this worker is shutting down and hands the job back after its last checkpoint.
+ */
 class RunStopped extends Error {
-  constructor(readonly reason: 'cancelled' | 'lost') {
+  constructor(readonly reason: 'cancelled' | 'lost' | 'released') {
     super(`export run stopped: ${reason}`);
   }
 }
@@ -47,6 +55,24 @@ interface Run {
   job: ExportJobEntity;
   runId: string;
   checkpoint: ExportCheckpoint;
+  progress: ExportProgress;
+  /** Aborted when the worker shuts down: the run checkpoints and releases the job. */
+  stop: AbortSignal;
+  /** When the run last made progress durable (a saved checkpoint); restarts the retry window. */
+  durableAt: number;
+}
+
+/**
+ * How a run ended: `released` when the worker's shutdown handed the job back for another worker
+ * to resume; `failed` when the run failed the job, with the reason it recorded.
+ */
+export type RunEnd = { end: 'finished' } | { end: 'released' } | { end: 'failed'; reason: string };
+
+/** What failed when a dependency did, as a run reports it. */
+interface DependencyFailure {
+  what: string;
+  transient: boolean;
+  detail?: string;
 }
 
 type ExportFilters = Omit<ExportPageQuery, 'type' | 'afterSeq' | 'limit'>;
@@ -79,25 +105,125 @@ export class ExportRunner {
     private readonly config: AppConfig,
   ) {}
 
-  async run(exportId: string): Promise<void> {
+  /**
+   * Runs the export to its end. A dependency failure that can pass (PostgreSQL restarting,
+   * storage answering 503 or not at all) does not end the job: the run waits with backoff and
+   * resumes from its last durable checkpoint, for EXPORT_RETRY_FOR_MS after its last durable
+   * progress. Anything else, or the window running out, fails the job saying what failed.
+   */
+  async run(exportId: string, stop: AbortSignal = new AbortController().signal): Promise<RunEnd> {
+    if (stop.aborted) return { end: 'released' };
     const job = await this.jobs.find(exportId);
     const claim = job && (await this.jobs.claim(exportId));
-    if (!job || !claim) return;
-    const run: Run = { job, ...claim };
-    try {
-      await this.export(run);
-    } catch (error) {
-      if (error instanceof RunStopped) {
-        if (error.reason === 'cancelled') await this.discard(job);
-        else this.logger.warn({ exportId }, 'another run claimed the export; this one stops');
-        return;
+    if (!job || !claim) return { end: 'finished' };
+    const run: Run = { job, ...claim, progress: {}, stop, durableAt: Date.now() };
+    const retries = new RetryWindow(this.config);
+    let retry: { waitMs: number; failure: DependencyFailure; error: unknown } | undefined;
+    for (;;) {
+      try {
+        if (retry) {
+          await this.waitToRetry(run, retry, retries.attempts);
+          await this.resume(run);
+        }
+        await this.export(run);
+        return { end: 'finished' };
+      } catch (error) {
+        if (error instanceof RunStopped) return this.stopped(run, error);
+        const failure = this.dependencyFailure(error);
+        const waitMs = failure?.transient ? retries.next(run.durableAt) : undefined;
+        if (failure && waitMs !== undefined) {
+          retry = { waitMs, failure, error };
+          continue;
+        }
+        return this.failRun(run, error, failure);
       }
-      const outcome =
-        error instanceof FhirException
-          ? error.outcome
-          : internalError(this.logger, error, `Export ${exportId} failed`);
-      await this.jobs.fail(exportId, outcome, run.runId);
     }
+  }
+
+  /** What an error says of the dependencies: storage's own errors first, then PostgreSQL's. */
+  private dependencyFailure(error: unknown): DependencyFailure | undefined {
+    const storage = this.sink.failure(error);
+    if (storage) return { what: 'the export storage', ...storage };
+    if (isDependencyUnavailable(error)) return { what: 'PostgreSQL', transient: true };
+    return undefined;
+  }
+
+  private async waitToRetry(
+    run: Run,
+    retry: { waitMs: number; failure: DependencyFailure; error: unknown },
+    attempt: number,
+  ): Promise<void> {
+    const { what, detail } = retry.failure;
+    this.logger.warn(
+      { exportId: run.job.id, attempt, waitMs: Math.round(retry.waitMs), err: retry.error },
+      `${what} failed${detail ? ` (${detail})` : ''}; the export resumes from its last checkpoint`,
+    );
+    run.progress = { ...run.progress, phase: 'retrying', retrying: { what, attempt } };
+    // Best effort: while PostgreSQL is down the row cannot say so, and the run waits anyway.
+    await this.jobs.saveProgress(run.job.id, run.runId, run.progress).catch(() => undefined);
+    try {
+      await sleep(retry.waitMs, undefined, { signal: run.stop });
+    } catch {
+      throw new RunStopped('released');
+    }
+  }
+
+  /** Re-reads the durable checkpoint this run resumes from, as long as the run still owns it. */
+  private async resume(run: Run): Promise<void> {
+    const checkpoint = await this.jobs.ownedCheckpoint(run.job.id, run.runId);
+    if (!checkpoint) throw await this.refused(run);
+    run.checkpoint = checkpoint;
+  }
+
+  private async stopped(run: Run, stop: RunStopped): Promise<RunEnd> {
+    const exportId = run.job.id;
+    switch (stop.reason) {
+      case 'cancelled':
+        await this.discard(run.job);
+        return { end: 'finished' };
+      case 'lost':
+        this.logger.warn({ exportId }, 'another run claimed the export; this one stops');
+        return { end: 'finished' };
+      case 'released':
+        this.logger.log({ exportId }, 'worker stopping: export released at its last checkpoint');
+        return { end: 'released' };
+    }
+  }
+
+  /**
+   * Fails the job with what the client can act on: the dependency that failed and why, or a
+   * correlation id for the log. Its partial files go; those that cannot (storage is down) are
+   * purged with the job when it expires.
+   */
+  private async failRun(
+    run: Run,
+    error: unknown,
+    failure: DependencyFailure | undefined,
+  ): Promise<RunEnd> {
+    const { job } = run;
+    let outcome: OperationOutcome;
+    if (error instanceof FhirException) {
+      outcome = error.outcome;
+    } else if (failure) {
+      const cause = failure.transient
+        ? `${failure.what} was unavailable for longer than ${Number((this.config.EXPORT_RETRY_FOR_MS / 1000).toFixed(1))} s`
+        : `${failure.what} refused a request`;
+      this.logger.error({ err: error, exportId: job.id }, `Export ${job.id} failed: ${cause}`);
+      outcome = operationOutcome(
+        'error',
+        'exception',
+        `The export failed: ${cause}${failure.detail ? ` (${failure.detail})` : ''}; start it again`,
+      );
+    } else {
+      outcome = internalError(this.logger, error, `Export ${job.id} failed`);
+    }
+    // Only the run that still owns the job fails it, and only then may it delete the files.
+    if (await this.jobs.fail(job.id, outcome, run.runId)) {
+      await this.sink.deleteAll(job.location).catch((err: unknown) => {
+        this.logger.warn({ err, exportId: job.id }, 'could not delete files of a failed export');
+      });
+    }
+    return { end: 'failed', reason: outcome.issue.map((i) => i.diagnostics).join('; ') };
   }
 
   private async export(run: Run): Promise<void> {
@@ -108,15 +234,18 @@ export class ExportRunner {
     const checkpoint: ExportCheckpoint = { types: { ...run.checkpoint.types } };
     // Exact as of transaction_time, so a type counted empty can be skipped without a query.
     const counts = await this.count(job, types, filters);
-    const progress = {
-      phase: 'exporting' as const,
+    const progress: ExportProgress = {
+      phase: 'exporting',
       total: [...counts.values()].reduce((sum, n) => sum + n, 0),
       exported: Object.values(checkpoint.types ?? {}).reduce((n, t) => n + durableLines(t), 0),
     };
+    run.progress = progress;
     await this.jobs.saveProgress(job.id, runId, progress);
+    let touchedAt = Date.now();
     await this.sink.prepare(job.location);
 
     for (const type of types) {
+      if (run.stop.aborted) throw new RunStopped('released');
       const state: TypeCheckpoint = checkpoint.types?.[type] ?? {
         cursor: '0',
         done: false,
@@ -161,8 +290,13 @@ export class ExportRunner {
           }
           await writer.write(page.ndjson);
           cursor = page.lastSeq;
-          progress.exported += page.count;
-          if (writer.bytes - checkpointedBytes >= this.config.EXPORT_CHECKPOINT_MB * MB) {
+          progress.exported = (progress.exported ?? 0) + page.count;
+          // A stopping worker makes what it wrote durable, so the next run starts from here.
+          const releasing = run.stop.aborted;
+          if (
+            releasing ||
+            writer.bytes - checkpointedBytes >= this.config.EXPORT_CHECKPOINT_MB * MB
+          ) {
             // A run that lost its claim must not commit over its successor's blocks.
             await this.assertOwned(run);
             const writerState = await writer.checkpoint();
@@ -171,10 +305,15 @@ export class ExportRunner {
               [type]: { cursor, writer: writerState, done: false, files: [] },
             };
             if (!(await this.jobs.saveCheckpoint(job.id, runId, checkpoint, progress))) {
-              throw await this.stopped(run);
+              throw await this.refused(run);
             }
+            run.durableAt = touchedAt = Date.now();
             checkpointedBytes = writer.bytes;
+          } else if (Date.now() - touchedAt >= HEARTBEAT_MS) {
+            await this.jobs.saveProgress(job.id, runId, progress);
+            touchedAt = Date.now();
           }
+          if (releasing) throw new RunStopped('released');
         }
         files = (await writer.finish()).map((f) => ({
           type,
@@ -190,14 +329,15 @@ export class ExportRunner {
       }
       checkpoint.types = { ...checkpoint.types, [type]: { cursor, done: true, files } };
       if (!(await this.jobs.saveCheckpoint(job.id, runId, checkpoint, progress))) {
-        throw await this.stopped(run);
+        throw await this.refused(run);
       }
+      run.durableAt = touchedAt = Date.now();
     }
 
     const output = Object.values(checkpoint.types ?? {}).flatMap((t) => t.files);
     const error = await this.writeIssues(job, issues);
     if (!(await this.jobs.complete(job.id, runId, { output, error }))) {
-      throw await this.stopped(run);
+      throw await this.refused(run);
     }
   }
 
@@ -219,8 +359,10 @@ export class ExportRunner {
         throw new FhirException(
           FhirErrorCode.Unavailable,
           `Transactions open at kick-off did not end within ${this.config.EXPORT_MAX_WRITE_WAIT_MS} ms; start the export again`,
+          { issueType: 'timeout' },
         );
       }
+      if (run.stop.aborted) throw new RunStopped('released');
       await this.assertOwned(run);
       await sleep(100);
     }
@@ -232,7 +374,7 @@ export class ExportRunner {
   }
 
   /** Why a fenced write of this run was refused. */
-  private async stopped(run: Run): Promise<Error> {
+  private async refused(run: Run): Promise<Error> {
     const state = await this.jobs.runState(run.job.id, run.runId);
     return state === 'owned'
       ? new Error('the job row refused an update this run still owns')
@@ -472,4 +614,38 @@ function durableLines(state: TypeCheckpoint): number {
   const writer = state.writer as WriterCheckpoint | undefined;
   if (!writer) return 0;
   return writer.files.reduce((n, f) => n + f.lines, writer.current?.lines ?? 0);
+}
+
+/**
+ * The retry budget of one run: waits that double from EXPORT_RETRY_DELAY_MS up to
+ * EXPORT_RETRY_MAX_DELAY_MS (with jitter, so workers that failed together do not retry
+ * together), within EXPORT_RETRY_FOR_MS of the first failure since the run's last durable
+ * progress.
+ */
+class RetryWindow {
+  private openedAt?: number;
+  private delayMs = 0;
+  attempts = 0;
+
+  constructor(
+    private readonly config: Pick<
+      AppConfig,
+      'EXPORT_RETRY_FOR_MS' | 'EXPORT_RETRY_DELAY_MS' | 'EXPORT_RETRY_MAX_DELAY_MS'
+    >,
+  ) {}
+
+  /** The wait before the next attempt, or undefined once the window has run out. */
+  next(durableAt: number, now = Date.now()): number | undefined {
+    if (this.openedAt === undefined || durableAt > this.openedAt) {
+      this.openedAt = now;
+      this.delayMs = this.config.EXPORT_RETRY_DELAY_MS;
+      this.attempts = 0;
+    }
+    const left = this.openedAt + this.config.EXPORT_RETRY_FOR_MS - now;
+    if (left <= 0) return undefined;
+    const wait = Math.min(left, this.delayMs * (0.75 + Math.random() * 0.5));
+    this.delayMs = Math.min(this.config.EXPORT_RETRY_MAX_DELAY_MS, this.delayMs * 2);
+    this.attempts += 1;
+    return wait;
+  }
 }
