@@ -12,6 +12,11 @@ const NETWORK_CODES = new Set([
   'EAI_AGAIN',
 ]);
 
+/** Whether an errno `code` is a socket's (never a local file's). */
+export function isNetworkErrorCode(code: string): boolean {
+  return NETWORK_CODES.has(code);
+}
+
 /**
  * PostgreSQL SQLSTATEs that say the server cannot serve now, not that the request is wrong:
  * class 08 (connection exception), admin/crash shutdown, starting up, too many connections.

@@ -79,7 +79,7 @@ export class AppConfig {
   @IsIn(EXPORT_STORAGE_KINDS)
   EXPORT_STORAGE: ExportStorageKind = 'azure';
 
-  /** Attempts per storage request (exponential backoff between them) before an export fails. */
+  /** Attempts per storage request (exponential backoff between them) before the run retries. */
   @Transform(toInt)
   @IsInt()
   @Min(1)
@@ -173,7 +173,7 @@ export class AppConfig {
   EXPORT_REQUEUE_INTERVAL_MS = 60_000;
 
   /**
-   * How long a run keeps retrying, from its last checkpoint, when PostgreSQL, Redis or storage
+   * How long a run keeps retrying, from its last checkpoint, when PostgreSQL or storage
    * fails in a way that can pass (a dropped connection, a 503, a timeout). The clock restarts
    * whenever a retry makes durable progress; when it runs out the export fails, naming what
    * failed.
@@ -195,9 +195,9 @@ export class AppConfig {
   EXPORT_RETRY_MAX_DELAY_MS = 30_000;
 
   /**
-   * A queued or running export that no worker has touched for this long (its worker hung, or
-   * its queue entry ended without the row saying so) is handed to a worker again, or failed
-   * with the reason once that has not helped. Runs touch their row at least every few seconds.
+   * A running export whose worker holds its lock but has not touched its row for this long (a
+   * worker hung in a call that never returns) is failed with the reason. Runs touch their row
+   * at least every few seconds, and retry windows (EXPORT_RETRY_FOR_MS) should stay below it.
    */
   @Transform(toInt)
   @IsInt()

@@ -20,6 +20,10 @@ export function dataSourceOptions(config: AppConfig): DataSourceOptions {
       max: 20,
       application_name: `fhir-server:${config.ROLE}`,
       connectionTimeoutMillis: config.DEPENDENCY_TIMEOUT_MS,
+      // A server that vanished without closing the connection (a dropped network, a failed-over
+      // host) would leave a query waiting forever; TCP keepalive turns that into an error.
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
     },
   };
 }

@@ -155,44 +155,65 @@ export class ExportJobService {
     );
     const swept = { added: 0, requeued: 0, failed: 0 };
     for (const row of unfinished) {
-      const entry = await this.queue.getJob(row.id);
-      if (!entry) {
-        await this.queue.add('export', { exportId: row.id }, { jobId: row.id });
-        swept.added += 1;
-        continue;
-      }
-      const state = await entry.getState();
-      if (state === 'completed' || state === 'failed') {
-        // The worker that ended it may still be writing the row: give it a lock period.
-        if (Date.now() - (entry.finishedOn ?? 0) < this.config.EXPORT_LOCK_MS) continue;
-        const requeues = (entry.data.requeues ?? 0) + 1;
-        if (requeues > MAX_REQUEUES) {
-          const reason = `The export ended ${MAX_REQUEUES + 1} times without finishing; start it again`;
-          if (await this.fail(row.id, operationOutcome('error', 'exception', reason))) {
-            swept.failed += 1;
-          }
-          continue;
-        }
-        await entry.remove();
-        await this.queue.add('export', { exportId: row.id, requeues }, { jobId: row.id });
-        swept.requeued += 1;
-      } else if (
-        state === 'active' &&
-        row.status === 'running' &&
-        row.idleMs >= this.config.EXPORT_STALE_MS
-      ) {
-        const idle =
-          row.idleMs >= 120_000
-            ? `${Math.round(row.idleMs / 60_000)} min`
-            : `${Math.round(row.idleMs / 1000)} s`;
-        const reason = `The export stopped making progress: its worker has not touched it for ${idle}; start it again`;
-        if (await this.fail(row.id, operationOutcome('error', 'exception', reason))) {
-          await entry.log(reason).catch(() => undefined);
-          swept.failed += 1;
-        }
+      try {
+        const outcome = await this.sweepOne(row);
+        if (outcome) swept[outcome] += 1;
+      } catch (error) {
+        // Another worker's sweep or run moved the entry meanwhile: the next sweep looks again.
+        this.logger.warn({ err: error, exportId: row.id }, 'could not sweep an unfinished export');
       }
     }
     return swept;
+  }
+
+  private async sweepOne(row: {
+    id: string;
+    status: ExportJobEntity['status'];
+    idleMs: number;
+  }): Promise<'added' | 'requeued' | 'failed' | undefined> {
+    const entry = await this.queue.getJob(row.id);
+    if (!entry) {
+      await this.queue.add('export', { exportId: row.id }, { jobId: row.id });
+      return 'added';
+    }
+    const state = await entry.getState();
+    if (state === 'completed' || state === 'failed') {
+      // The worker that ended it may still be writing the row: give it a lock period.
+      if (Date.now() - (entry.finishedOn ?? 0) < this.config.EXPORT_LOCK_MS) return undefined;
+      const requeues = (entry.data.requeues ?? 0) + 1;
+      if (requeues > MAX_REQUEUES) {
+        const reason = `The export ended ${MAX_REQUEUES + 1} times without finishing; start it again`;
+        return (await this.fail(row.id, operationOutcome('error', 'exception', reason)))
+          ? 'failed'
+          : undefined;
+      }
+      await entry.remove();
+      await this.queue.add('export', { exportId: row.id, requeues }, { jobId: row.id });
+      return 'requeued';
+    }
+    if (state !== 'active') return undefined;
+    // Idle since the row was last touched or the entry was taken, whichever came later: a job
+    // that waited long in the queue is not stale the moment a worker takes it.
+    const idleMs = Math.min(row.idleMs, Date.now() - (entry.processedOn ?? 0));
+    if (idleMs < this.config.EXPORT_STALE_MS) return undefined;
+    const idle =
+      idleMs >= 120_000 ? `${Math.round(idleMs / 60_000)} min` : `${Math.round(idleMs / 1000)} s`;
+    const reason = `The export stopped making progress: its worker has not touched it for ${idle}; start it again`;
+    // Fenced on the row still being idle, so a run that touched it meanwhile goes on.
+    const result = await this.dataSource.query<unknown[]>(
+      `UPDATE export_job SET status = 'failed', error = $2, finished_at = now(), updated_at = now()
+       WHERE id = $1 AND status IN ('queued', 'running')
+         AND updated_at <= now() - make_interval(secs => $3::float8 / 1000)
+       RETURNING id`,
+      [
+        row.id,
+        JSON.stringify(operationOutcome('error', 'exception', reason)),
+        this.config.EXPORT_STALE_MS,
+      ],
+    );
+    if (this.affected(result) === 0) return undefined;
+    await entry.log(reason).catch(() => undefined);
+    return 'failed';
   }
 
   /**

@@ -7,6 +7,7 @@ import {
   Type,
 } from '@nestjs/common';
 import { Job, UnrecoverableError, WaitingError, WorkerOptions } from 'bullmq';
+import { isDependencyUnavailable } from '../../common/dependency-unavailable';
 import { internalError } from '../../common/internal-error';
 import { operationOutcome } from '../../common/operation-outcome';
 import { withTimeout } from '../../common/with-timeout';
@@ -132,6 +133,12 @@ export class ExportProcessor
       return;
     }
     if (error instanceof ExportFailed) return;
+    if (isDependencyUnavailable(error)) {
+      // PostgreSQL failed before the run could claim or fail the job: the row stays unfinished,
+      // and the sweep hands the export out again once the queue entry has ended.
+      this.logger.warn({ err: error, exportId }, 'export ended by an outage; the sweep retries it');
+      return;
+    }
     // The client sees what it can act on; details (a database error, say) go to the log only.
     const outcome = STALLED.test(error.message)
       ? operationOutcome(

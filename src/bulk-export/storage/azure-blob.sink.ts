@@ -153,7 +153,10 @@ export class AzureBlobSink extends ExportSink {
     }
     try {
       let batch: Promise<unknown>[] = [];
-      for await (const item of container.listBlobsFlat({ prefix: location.prefix })) {
+      for await (const item of container.listBlobsFlat({
+        prefix: location.prefix,
+        ...this.bounded(),
+      })) {
         batch.push(
           container
             .getBlobClient(item.name)

@@ -1,6 +1,7 @@
 import { constants } from 'node:fs';
 import { access, FileHandle, mkdir, open, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { isNetworkErrorCode } from '../../common/dependency-unavailable';
 import { BlockQueue } from './block-queue';
 import {
   assertSafeLocation,
@@ -11,6 +12,27 @@ import {
   fileGone,
   StorageFailure,
 } from './export-sink';
+
+/** The fs system calls behind this sink's operations, as node names them in errors. */
+const SINK_SYSCALLS = new Set([
+  'open',
+  'write',
+  'writev',
+  'read',
+  'fsync',
+  'fdatasync',
+  'ftruncate',
+  'fstat',
+  'stat',
+  'mkdir',
+  'rm',
+  'rmdir',
+  'unlink',
+  'close',
+  'access',
+  'scandir',
+  'lstat',
+]);
 
 /** errno codes of a file system that may recover: full, busy, or a network mount that hiccuped. */
 const TRANSIENT_ERRNO = new Set([
@@ -57,8 +79,12 @@ export class FilesystemSink extends ExportSink {
 
   failure(error: unknown): StorageFailure | undefined {
     const { code, syscall } = (error ?? {}) as NodeJS.ErrnoException;
-    // Only node's fs calls set syscall; the path stays out of what a client may read.
-    if (typeof code !== 'string' || typeof syscall !== 'string') return undefined;
+    // Only the file calls this sink makes. A socket error (PostgreSQL's ECONNRESET on `read`)
+    // carries a code and a syscall too, and is not storage's.
+    if (typeof code !== 'string' || !SINK_SYSCALLS.has(syscall ?? '') || isNetworkErrorCode(code)) {
+      return undefined;
+    }
+    // The path stays out of what a client may read.
     return { transient: TRANSIENT_ERRNO.has(code), detail: `${code} on ${syscall}` };
   }
 
