@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import {
+  downloadLines,
   expectOperationOutcome,
   exportManifest,
   Gate,
@@ -98,10 +99,10 @@ describe('$export Patient and Group semantics', () => {
     const [storedGroup] = await store(t.app, [g, before, after]);
 
     const members = t.app.get(GroupMembers);
-    const original = members.patientIds.bind(members);
+    const original = members.membership.bind(members);
     const reached = new Gate();
     const release = new Gate();
-    jest.spyOn(members, 'patientIds').mockImplementation(async (id, at) => {
+    jest.spyOn(members, 'membership').mockImplementation(async (id, at) => {
       reached.open();
       await release.opened;
       return original(id, at);
@@ -116,6 +117,39 @@ describe('$export Patient and Group semantics', () => {
     const res = await pollUntilDone(t.app, statusPath);
     expect(res.status).toBe(200);
     expect(await idsByType(t.app, res.body as Manifest)).toEqual({ Patient: sortedIds(before) });
+  });
+
+  it('reports in the manifest error file each active member that does not resolve, and exports the rest', async () => {
+    const member = patientWithId();
+    const g = group([
+      { reference: `Patient/${member.id}` },
+      { reference: 'urn:uuid:0f4f7a4e-8c1e-4f0e-9a53-6a9a3b1d2c3e' },
+      { reference: 'Patient/no-such-patient' },
+      { reference: 'Group/no-such-group' },
+      { reference: 'Practitioner/a-doctor' },
+      { reference: 'urn:uuid:11111111-2222-4333-8444-555555555555', inactive: true },
+    ]);
+    await store(t.app, [member, g]);
+
+    const { manifest } = await exportManifest(t.app, `/Group/${g.id}/$export`, {
+      query: { _type: 'Patient' },
+    });
+
+    expect(await idsByType(t.app, manifest)).toEqual({ Patient: sortedIds(member) });
+    expect(manifest.error.map((e) => e.type)).toEqual(['OperationOutcome']);
+    const issues = (await downloadLines(t.app, manifest.error[0].url)).map(
+      (line) => (JSON.parse(line) as { issue: { code: string; diagnostics: string }[] }).issue[0],
+    );
+    // The inactive member and the Practitioner (not a Patient) are no one's concern.
+    expect(issues.map((issue) => issue.code)).toEqual(['not-found', 'not-found', 'not-found']);
+    expect(
+      issues.map((issue) => /lists member "([^"]+)"/.exec(issue.diagnostics)?.[1]).sort(),
+    ).toEqual([
+      'Group/no-such-group',
+      'Patient/no-such-patient',
+      'urn:uuid:0f4f7a4e-8c1e-4f0e-9a53-6a9a3b1d2c3e',
+    ]);
+    for (const issue of issues) expect(issue.diagnostics).toContain(`Group/${g.id} lists member`);
   });
 
   it('expands nested Groups and stops at a cycle', async () => {

@@ -414,6 +414,11 @@ describe('parseExportQuery and parseExportParameters', () => {
       ['Observation?=a', 'not a search parameter name'],
       ['Observation?code=%zz', 'malformed percent-escape'],
       ['Observation?code=%E0%A4%A', 'malformed percent-escape'],
+      // `%00` in the filter as the server received it, and `%2500` (which the query string
+      // decodes to `%00`): a NUL that PostgreSQL would refuse with a 500 mid-export.
+      ['Observation?code=%00', 'control character'],
+      ['Observation?code=a\u0000b', 'control character'],
+      ['Observation?co%01de=a', 'control character'],
       ['', 'ResourceType?'],
     ])('rejects the malformed filter %s', (filter, reason) => {
       expectBadRequest(() => get({ _typeFilter: filter }), '_typeFilter', `'${filter}'`, reason);

@@ -68,6 +68,14 @@ interface Run {
  */
 export type RunEnd = { end: 'finished' } | { end: 'released' } | { end: 'failed'; reason: string };
 
+/** A retry a run waits to make: after what failure, and how long it waits. */
+interface Retry {
+  waitMs: number;
+  failure: DependencyFailure;
+  error: unknown;
+  attempt: number;
+}
+
 /** What failed when a dependency did, as a run reports it. */
 interface DependencyFailure {
   what: string;
@@ -112,29 +120,40 @@ export class ExportRunner {
    * progress. Anything else, or the window running out, fails the job saying what failed.
    */
   async run(exportId: string, stop: AbortSignal = new AbortController().signal): Promise<RunEnd> {
-    if (stop.aborted) return { end: 'released' };
-    const job = await this.jobs.find(exportId);
-    const claim = job && (await this.jobs.claim(exportId));
-    if (!job || !claim) return { end: 'finished' };
-    const run: Run = { job, ...claim, progress: {}, stop, durableAt: Date.now() };
     const retries = new RetryWindow(this.config);
-    let retry: { waitMs: number; failure: DependencyFailure; error: unknown } | undefined;
+    const startedAt = Date.now();
+    let run: Run | undefined;
+    let retry: Retry | undefined;
     for (;;) {
+      if (stop.aborted) return { end: 'released' };
       try {
-        if (retry) {
-          await this.waitToRetry(run, retry, retries.attempts);
+        if (retry) await this.waitToRetry(exportId, run, retry, stop);
+        if (!run) {
+          // Claimed inside the loop: PostgreSQL failing at the start is retried like any other.
+          const job = await this.jobs.find(exportId);
+          const claim = job && (await this.jobs.claim(exportId));
+          if (!job || !claim) return { end: 'finished' };
+          run = { job, ...claim, progress: {}, stop, durableAt: Date.now() };
+        } else if (retry) {
           await this.resume(run);
         }
         await this.export(run);
         return { end: 'finished' };
       } catch (error) {
-        if (error instanceof RunStopped) return this.stopped(run, error);
+        if (error instanceof RunStopped) {
+          return run ? this.stopped(run, error) : { end: 'released' };
+        }
+        // A stopping worker's error may come from the shutdown itself (a connection closing):
+        // the durable checkpoint stands, and the next worker resumes from it.
+        if (stop.aborted) return { end: 'released' };
         const failure = this.dependencyFailure(error);
-        const waitMs = failure?.transient ? retries.next(run.durableAt) : undefined;
+        const waitMs = failure?.transient ? retries.next(run?.durableAt ?? startedAt) : undefined;
         if (failure && waitMs !== undefined) {
-          retry = { waitMs, failure, error };
+          retry = { waitMs, failure, error, attempt: retries.attempts };
           continue;
         }
+        // Not claimed yet: nothing of this run to fail; the queue records it, the sweep retries.
+        if (!run) throw error;
         return this.failRun(run, error, failure);
       }
     }
@@ -149,20 +168,27 @@ export class ExportRunner {
   }
 
   private async waitToRetry(
-    run: Run,
-    retry: { waitMs: number; failure: DependencyFailure; error: unknown },
-    attempt: number,
+    exportId: string,
+    run: Run | undefined,
+    retry: Retry,
+    stop: AbortSignal,
   ): Promise<void> {
     const { what, detail } = retry.failure;
     this.logger.warn(
-      { exportId: run.job.id, attempt, waitMs: Math.round(retry.waitMs), err: retry.error },
+      { exportId, attempt: retry.attempt, waitMs: Math.round(retry.waitMs), err: retry.error },
       `${what} failed${detail ? ` (${detail})` : ''}; the export resumes from its last checkpoint`,
     );
-    run.progress = { ...run.progress, phase: 'retrying', retrying: { what, attempt } };
-    // Best effort: while PostgreSQL is down the row cannot say so, and the run waits anyway.
-    await this.jobs.saveProgress(run.job.id, run.runId, run.progress).catch(() => undefined);
+    if (run) {
+      run.progress = {
+        ...run.progress,
+        phase: 'retrying',
+        retrying: { what, attempt: retry.attempt },
+      };
+      // Best effort: while PostgreSQL is down the row cannot say so, and the run waits anyway.
+      await this.jobs.saveProgress(run.job.id, run.runId, run.progress).catch(() => undefined);
+    }
     try {
-      await sleep(retry.waitMs, undefined, { signal: run.stop });
+      await sleep(retry.waitMs, undefined, { signal: stop });
     } catch {
       throw new RunStopped('released');
     }
@@ -347,12 +373,12 @@ export class ExportRunner {
    */
   private async waitForInFlightWrites(run: Run): Promise<void> {
     const deadline = Date.now() + this.config.EXPORT_MAX_WRITE_WAIT_MS;
-    let waited = false;
+    let touchedAt = 0;
     while (!(await this.jobs.snapshotSettled(run.job.snapshot))) {
-      if (!waited) {
+      if (Date.now() - touchedAt >= HEARTBEAT_MS) {
         await this.jobs.saveProgress(run.job.id, run.runId, { phase: 'waiting-for-writes' });
+        touchedAt = Date.now();
       }
-      waited = true;
       // An idle-in-transaction session anywhere on the cluster would otherwise hold the
       // export forever: fail it with a reason the client can act on.
       if (Date.now() > deadline) {
@@ -400,24 +426,36 @@ export class ExportRunner {
         };
       case 'group': {
         const groupId = request.groupId ?? '';
-        const members = await this.groups.patientIds(groupId, job.transactionTime);
-        const groupIds = await this.groups.groupIds(groupId, job.transactionTime);
+        const at = job.transactionTime;
+        const membership = await this.groups.membership(groupId, at);
+        // Members the export cannot follow are said, not silently dropped (manifest `error`).
+        const issues = membership.unresolved.map(({ groupId: listedBy, reference }) =>
+          operationOutcome(
+            'error',
+            'not-found',
+            `Group/${listedBy} lists member ${JSON.stringify(reference)}, which does not resolve to a Patient or Group on this server at ${at.toISOString()}; it was not exported`,
+          ),
+        );
         // R4 puts a Group in its members' compartments (`member`), but the Group read for the
         // membership, and the Groups nested in it, are the request, not its data.
-        const group = { ...base, excludeIds: { type: 'Group', ids: groupIds } };
-        if (!request.patients) return { filters: { ...group, patientIds: members }, issues: [] };
+        const group = { ...base, excludeIds: { type: 'Group', ids: membership.groupIds } };
+        const members = membership.patientIds;
+        if (!request.patients) return { filters: { ...group, patientIds: members }, issues };
         // The Bulk Data IG `patient` parameter narrows a Group export; it never widens it.
         const memberSet = new Set(members);
         const outside = request.patients.filter((id) => !memberSet.has(id));
         return {
           filters: { ...group, patientIds: request.patients.filter((id) => memberSet.has(id)) },
-          issues: outside.map((id) =>
-            operationOutcome(
-              'error',
-              'not-found',
-              `Patient/${id} is not an active member of Group/${groupId} at ${job.transactionTime.toISOString()}; its data was not exported`,
+          issues: [
+            ...issues,
+            ...outside.map((id) =>
+              operationOutcome(
+                'error',
+                'not-found',
+                `Patient/${id} is not an active member of Group/${groupId} at ${at.toISOString()}; its data was not exported`,
+              ),
             ),
-          ),
+          ],
         };
       }
     }

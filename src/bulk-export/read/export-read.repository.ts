@@ -119,6 +119,9 @@ export abstract class ExportReadRepository {
    * deleted.
    */
   abstract versionAsOf(type: string, id: string, at: Date): Promise<string | null>;
+
+  /** Which of `ids` name a `type` resource that exists (not deleted) at `at`. */
+  abstract existingIds(type: string, ids: readonly string[], at: Date): Promise<Set<string>>;
   /** How many Provenance resources the same selection yields (cursor and limit ignored). */
   abstract provenanceCount(query: Omit<ProvenancePageQuery, 'afterSeq' | 'limit'>): Promise<number>;
 }

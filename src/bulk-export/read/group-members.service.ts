@@ -8,51 +8,76 @@ interface GroupMember {
   period?: { start?: string; end?: string };
 }
 
+/** The members of a Group as an export at one instant sees them. */
+export interface GroupMembership {
+  /** Patients that are active members at that instant, nested Groups expanded; sorted, unique. */
+  patientIds: string[];
+  /**
+   * The Groups read on the way: the Group itself and every nested Group an active member
+   * reaches. A Group-level export leaves them out of its output. Sorted, unique.
+   */
+  groupIds: string[];
+  /**
+   * Active members whose reference leads nowhere on this server at that instant: a `urn:uuid:`
+   * or absolute URL, a missing reference, or a Patient or Group that does not exist (or was
+   * deleted). Each with the Group that lists it.
+   */
+  unresolved: { groupId: string; reference: string }[];
+}
+
 /** Patients of a Group for `/Group/{id}/$export` (Bulk Data IG, "Group of Patients"). */
 @Injectable()
 export class GroupMembers {
   constructor(private readonly reads: ExportReadRepository) {}
 
   /**
-   * Ids of the Patients that are members at `at`, each Group read in its version current at
-   * `at`: nested Groups expanded (cycles stopped), members that are inactive or whose period
-   * excludes `at` skipped. Sorted, unique.
+   * The membership of Group `groupId` at `at`, each Group read in its version current at `at`:
+   * nested Groups expanded (cycles stopped), members that are inactive or whose period
+   * excludes `at` skipped. Members of other types (Practitioner, Device…) are not Patients and
+   * are neither exported nor reported.
    */
-  async patientIds(groupId: string, at: Date): Promise<string[]> {
-    return (await this.expand(groupId, at)).patientIds;
-  }
-
-  /**
-   * Ids of the Groups read on the way to {@link patientIds}: `groupId` and every nested Group an
-   * active member reaches at `at`. A Group-level export leaves them out of its output. Sorted,
-   * unique. (A second walk of the same versions: Group-level exports call both once per job.)
-   */
-  async groupIds(groupId: string, at: Date): Promise<string[]> {
-    return (await this.expand(groupId, at)).groupIds;
-  }
-
-  private async expand(
-    groupId: string,
-    at: Date,
-  ): Promise<{ patientIds: string[]; groupIds: string[] }> {
-    const patients = new Set<string>();
+  async membership(groupId: string, at: Date): Promise<GroupMembership> {
+    const patients = new Map<string, string>();
+    const unresolved: GroupMembership['unresolved'] = [];
     const seen = new Set<string>();
-    const pending = [groupId];
+    const missingGroups = new Set<string>();
+    // Each Group to read, with the Group that lists it (none for the exported Group itself).
+    const pending: { id: string; listedBy?: string }[] = [{ id: groupId }];
     while (pending.length) {
-      const id = pending.pop() as string;
+      const { id, listedBy } = pending.pop() as { id: string; listedBy?: string };
       if (seen.has(id)) continue;
       seen.add(id);
       const group = await this.reads.versionAsOf('Group', id, at);
-      if (!group) continue;
+      if (!group) {
+        missingGroups.add(id);
+        if (listedBy) unresolved.push({ groupId: listedBy, reference: `Group/${id}` });
+        continue;
+      }
       const members = (JSON.parse(group) as { member?: GroupMember[] }).member ?? [];
       for (const member of members) {
         if (member.inactive || !inPeriod(member.period, at)) continue;
-        const target = parseLocalReference(member.entity?.reference ?? '');
-        if (target?.type === 'Patient') patients.add(target.id);
-        else if (target?.type === 'Group') pending.push(target.id);
+        const reference = member.entity?.reference ?? '';
+        const target = parseLocalReference(reference);
+        if (target?.type === 'Patient') {
+          if (!patients.has(target.id)) patients.set(target.id, id);
+        } else if (target?.type === 'Group') {
+          pending.push({ id: target.id, listedBy: id });
+        } else if (!target) {
+          unresolved.push({ groupId: id, reference: reference || '(no literal reference)' });
+        }
       }
     }
-    return { patientIds: [...patients].sort(), groupIds: [...seen].sort() };
+    const existing = await this.reads.existingIds('Patient', [...patients.keys()], at);
+    for (const [patientId, listedBy] of patients) {
+      if (!existing.has(patientId)) {
+        unresolved.push({ groupId: listedBy, reference: `Patient/${patientId}` });
+      }
+    }
+    return {
+      patientIds: [...existing].sort(),
+      groupIds: [...seen].filter((g) => !missingGroups.has(g)).sort(),
+      unresolved,
+    };
   }
 }
 

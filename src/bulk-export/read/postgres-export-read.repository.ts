@@ -109,6 +109,17 @@ export class PostgresExportReadRepository extends ExportReadRepository {
     return rows[0]?.content ?? null;
   }
 
+  async existingIds(type: string, ids: readonly string[], at: Date): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    const rows = await this.dataSource.query<{ id: string }[]>(
+      `SELECT r.id FROM resource r
+       WHERE r.type = $1 AND r.id = ANY($2::text[])
+         AND ${versionScopeConditions('r', { asOf: '$3' }).join(' AND ')}`,
+      [type, ids, at],
+    );
+    return new Set(rows.map((r) => r.id));
+  }
+
   async provenancePage(query: ProvenancePageQuery): Promise<ExportRow[]> {
     const { where, params } = this.provenanceFilter(query);
     const after = params.add(query.afterSeq);
