@@ -83,6 +83,7 @@ describe('FHIR batch and transaction Bundles (POST [base])', () => {
           resourceType: 'Provenance',
           id: 'p1',
           target: [{ reference: patientUrl }],
+          recorded: '2024-01-01T00:00:00Z',
           agent: [{ who: { reference: practitionerUrl } }],
         },
       ],

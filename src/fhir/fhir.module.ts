@@ -1,11 +1,12 @@
 import { Global, Module } from '@nestjs/common';
 import { FhirDefinitions } from './fhir-definitions.service';
 import { PatientCompartment } from './patient-compartment.service';
+import { ResourceValidator } from './resource-validator';
 
-/** FHIR R4 definitions (resource types, search parameters, Patient compartment) for every module. */
+/** FHIR R4 definitions (resource types, search parameters, Patient compartment, element rules) for every module. */
 @Global()
 @Module({
-  providers: [FhirDefinitions, PatientCompartment],
-  exports: [FhirDefinitions, PatientCompartment],
+  providers: [FhirDefinitions, PatientCompartment, ResourceValidator],
+  exports: [FhirDefinitions, PatientCompartment, ResourceValidator],
 })
 export class FhirModule {}

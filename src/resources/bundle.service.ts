@@ -3,6 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { internalError } from '../common/internal-error';
 import { FhirErrorCode, FhirException } from '../common/fhir-exception';
 import { httpStatusOf } from '../common/fhir-exception.filter';
+import { FhirIssuesException } from '../common/fhir-issues';
+import { ResourceValidator } from '../fhir/resource-validator';
 import { OperationOutcome } from '../common/operation-outcome';
 import {
   conditionalReferencesIn,
@@ -79,21 +81,41 @@ export class BundleService {
   constructor(
     private readonly repository: ResourceRepository,
     private readonly resources: ResourceService,
+    private readonly validator: ResourceValidator,
   ) {}
 
-  /** Dispatches on Bundle.type; anything but `transaction` and `batch` is a 400. */
+  /**
+   * Dispatches on Bundle.type; anything but `transaction` and `batch` is a 400. The whole
+   * Bundle is validated as R4 before anything runs: a transaction with any problem is refused
+   * with all of them (e.g. `Bundle.entry[3].resource.birthDate`); in a batch, problems fail
+   * only their entry, and problems outside the entries the whole request.
+   */
   async process(body: unknown, context: RestContext): Promise<FhirResponse> {
     const bundle = this.checkBundle(body);
     const entries = bundle.entry ?? [];
+    // urn:uuid: references are the transaction's to resolve (and a batch's to refuse) below.
+    const options = { allowUrnReferences: true };
     if (bundle.type === 'transaction') {
       const plans = this.planTransaction(entries, context.baseUrl);
+      const issues = this.validator.validate(body, options);
+      if (issues.length > 0) throw new FhirIssuesException(FhirErrorCode.BadRequest, issues);
       const results = await this.repository.inTransaction((session) => this.run(session, plans));
       return this.responseBundle('transaction-response', results, context);
+    }
+    // Each entry on its own, so that the cap on reported issues never lets one through.
+    const envelope = { ...(body as Record<string, unknown>) };
+    delete envelope.entry;
+    const envelopeIssues = this.validator.validate(envelope, options);
+    if (envelopeIssues.length > 0) {
+      throw new FhirIssuesException(FhirErrorCode.BadRequest, envelopeIssues);
     }
     const results: EntryResult[] = [];
     for (const [index, entry] of entries.entries()) {
       try {
         const plan = this.plan(entry, index, context.baseUrl);
+        const path = `Bundle.entry[${index}]`;
+        const issues = this.validator.validateElement(entry, 'Bundle.entry', path, options);
+        if (issues.length > 0) throw new FhirIssuesException(FhirErrorCode.BadRequest, issues);
         const [result] = await this.repository.inTransaction((session) =>
           this.run(session, [plan]),
         );
@@ -216,7 +238,7 @@ export class BundleService {
     switch (method) {
       case 'POST': {
         if (id !== undefined) throw shape('[type]');
-        const resource = this.resources.checkResource(type, entry.resource);
+        const resource = this.resources.checkResource(type, entry.resource, undefined, false);
         const query = request.ifNoneExist;
         return {
           index,
@@ -239,7 +261,7 @@ export class BundleService {
           method,
           type,
           id,
-          resource: this.resources.checkResource(type, entry.resource, id),
+          resource: this.resources.checkResource(type, entry.resource, id, false),
           fullUrl,
           ifMatch,
         };
@@ -460,7 +482,7 @@ function relativeUrl(url: string, baseUrl: string): string {
 
 /** Names the entry in any FHIR error, so the client knows which one failed and why. */
 function withEntry(index: number, error: unknown): unknown {
-  if (!(error instanceof FhirException)) return error;
+  if (!(error instanceof FhirException) || error instanceof FhirIssuesException) return error;
   const prefix = `Bundle.entry[${index}]`;
   if (error.message.startsWith(prefix)) return error;
   return new FhirException(error.code, `${prefix}: ${error.message}`, {

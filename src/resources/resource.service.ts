@@ -1,7 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { FhirErrorCode, FhirException } from '../common/fhir-exception';
+import { FhirIssuesException } from '../common/fhir-issues';
 import { operationOutcome } from '../common/operation-outcome';
 import { FhirDefinitions } from '../fhir/fhir-definitions.service';
+import { ResourceValidator } from '../fhir/resource-validator';
 import { FHIR_ID, PreferReturn } from '../common/fhir-request';
 import { etagOf, FhirResponse } from '../common/fhir-response';
 import { parseIdentifierCondition } from './identifier-condition';
@@ -79,6 +81,7 @@ export class ResourceService {
   constructor(
     private readonly repository: ResourceRepository,
     private readonly definitions: FhirDefinitions,
+    private readonly validator: ResourceValidator,
   ) {}
 
   /**
@@ -251,9 +254,12 @@ export class ResourceService {
 
   /**
    * A request body as a resource of `type`. With `id` (update) the body must carry that id,
-   * as FHIR requires; without (create) whatever id it carries is ignored.
+   * as FHIR requires; without (create) whatever id it carries is ignored. Unless `validate` is
+   * false (a Bundle validates all its entries at once), the resource must then be valid R4
+   * (see `ResourceValidator`): else 400 with one issue per problem. There is no lenient mode:
+   * FHIR defines `Prefer: handling` for search parameters only (search.html#errors).
    */
-  checkResource(type: string, body: unknown, id?: string): FhirResource {
+  checkResource(type: string, body: unknown, id?: string, validate = true): FhirResource {
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
       throw FhirException.badRequest('The body must be a FHIR resource: a JSON object');
     }
@@ -285,7 +291,17 @@ export class ResourceService {
     if (resource.meta !== undefined && !isPlainObject(resource.meta)) {
       throw FhirException.badRequest('meta must be a JSON object', [`${type}.meta`]);
     }
+    if (validate) this.checkValid(resource);
     return resource as FhirResource;
+  }
+
+  /**
+   * 400 with every problem `resource` has as an R4 resource. `urn:uuid:` references are
+   * refused here, as they resolve only inside a transaction (http.html#trules).
+   */
+  checkValid(resource: unknown): void {
+    const issues = this.validator.validate(resource);
+    if (issues.length > 0) throw new FhirIssuesException(FhirErrorCode.BadRequest, issues);
   }
 
   private checkVersion(versionId: string): number {
