@@ -1,3 +1,4 @@
+import { containsUnstorableText, isUnstorableText } from '../../common/control-characters';
 import { FhirException } from '../../common/fhir-exception';
 import { FHIR_ID } from '../../common/fhir-request';
 import { canonicalTypeFilters, ExportLevel, ExportRequest, TypeFilter } from '../export-request';
@@ -172,6 +173,15 @@ function buildExportRequest(
     warnings.push(`Ignored (Prefer: handling=lenient): ${message}`);
   };
 
+  for (const [name, occurrences] of collected) {
+    // Before anything can echo it into a warning or the job row (PostgreSQL refuses NUL).
+    if (isUnstorableText(name) || occurrences.some((o) => containsUnstorableText(o.value))) {
+      throw bad(
+        `$export parameter ${show(JSON.stringify(name).slice(1, -1))} contains a control character or an unpaired surrogate`,
+        isUnstorableText(name) ? 'Parameters' : name,
+      );
+    }
+  }
   for (const name of collected.keys()) {
     if (KNOWN_PARAMETERS.has(name)) continue;
     if (UNSUPPORTED_PARAMETERS.has(name)) {

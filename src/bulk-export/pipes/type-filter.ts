@@ -1,3 +1,5 @@
+import { isUnstorableText } from '../../common/control-characters';
+
 /**
  * FHIR search result parameters (R4 search.html "Modifying Search Results"). They shape a result
  * page, not the set of matches, so they mean nothing inside a `_typeFilter`.
@@ -15,10 +17,6 @@ const RESULT_PARAMETERS = new Set([
 ]);
 
 const SEARCH_PARAMETER_NAME = /^[A-Za-z_][A-Za-z0-9_.:-]*$/;
-
-/** C0 controls but tab, line feed and carriage return (R4 `string`: no other control characters). */
-// eslint-disable-next-line no-control-regex
-const CONTROL_CHARACTER = /[\u0000-\u0008\u000B\u000C\u000E-\u001F]/;
 
 /** Decodes like `URLSearchParams` (`+` is a space) but reports a malformed escape instead of keeping it. */
 function decodeQueryComponent(raw: string): string | undefined {
@@ -67,7 +65,7 @@ export function parseTypeFilter(filter: string): ParsedTypeFilter {
       return { ok: false, type, reason: `'${pair}' contains a malformed percent-escape` };
     }
     // No FHIR string holds a control character, and PostgreSQL refuses NUL in text outright.
-    if (CONTROL_CHARACTER.test(name) || CONTROL_CHARACTER.test(value)) {
+    if (isUnstorableText(name) || isUnstorableText(value)) {
       return { ok: false, type, reason: `'${pair}' contains a control character` };
     }
     if (value === '') {
