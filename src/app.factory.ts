@@ -6,19 +6,21 @@ import { AppModule } from './app.module';
 import { AppConfig } from './config/app-config';
 import { fhirJsonBody } from './common/fhir-json-body';
 import { FhirExceptionFilter } from './common/fhir-exception.filter';
+import { methodHandling } from './common/allowed-methods';
+import { answerClientErrors, uriLengthLimit } from './common/http-limits';
 import { mountBullBoard } from './admin/bull-board';
 import { mountOpenApi } from './openapi/openapi';
 
-/**
- * Builds the HTTP application exactly as production runs it; tests boot the same thing.
- * Migrations must already be applied (see `migrate`).
- */
 /** Express's `trust proxy` from TRUST_PROXY: true/false, a hop count, or addresses/subnets. */
 function trustProxy(value: string): boolean | number | string {
   if (value === 'true' || value === 'false') return value === 'true';
   return /^\d+$/.test(value) ? Number(value) : value;
 }
 
+/**
+ * Builds the HTTP application exactly as production runs it; tests boot the same thing.
+ * Migrations must already be applied (see `migrate`).
+ */
 export async function createApp(config: AppConfig): Promise<INestApplication> {
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), {
     bodyParser: false,
@@ -28,6 +30,10 @@ export async function createApp(config: AppConfig): Promise<INestApplication> {
   app.set('trust proxy', trustProxy(config.TRUST_PROXY));
   app.set('etag', false);
   app.disable('x-powered-by');
+  answerClientErrors(app.getHttpServer());
+  // Before the body is read: an overlong URI is 414 and a method no route takes is 405.
+  app.use(uriLengthLimit());
+  app.use(methodHandling(app));
   app.use(fhirJsonBody(config.MAX_BODY_SIZE));
   app.useGlobalFilters(new FhirExceptionFilter());
   mountBullBoard(app, config);

@@ -45,10 +45,19 @@ describe('$export kick-off validation over HTTP', () => {
       },
     );
 
-    it('accepts Accept application/json and */* and every NDJSON _outputFormat spelling', async () => {
+    it.each(['application/json', '*/*'])(
+      'rejects Accept: %s alone, since the IG allows only application/fhir+json',
+      async (accept) => {
+        const res = await kickOffResponse(t.app, '/$export', { headers: { Accept: accept } });
+        expectOperationOutcome(res, 400, { expression: 'Accept', mentions: [accept] });
+        expect(await exportJobCount(t.app)).toBe(0);
+      },
+    );
+
+    it('accepts every Accept naming application/fhir+json and every NDJSON _outputFormat spelling', async () => {
       for (const [accept, format] of [
-        ['application/json', 'application/fhir+ndjson'],
-        ['*/*', 'application/ndjson'],
+        ['application/fhir+json; charset=utf-8', 'application/fhir+ndjson'],
+        ['application/json, application/fhir+json', 'application/ndjson'],
         ['application/fhir+json', 'ndjson'],
       ]) {
         const res = await kickOffResponse(t.app, '/$export', {

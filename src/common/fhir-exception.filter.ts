@@ -48,6 +48,15 @@ export function httpStatusOf(code: FhirErrorCode): number {
   }
 }
 
+/** Answers `exception` as its HTTP status, headers and OperationOutcome; for middleware outside Nest's filters. */
+export function sendFhirException(response: Response, exception: FhirException): void {
+  for (const [name, value] of Object.entries(exception.headers)) response.setHeader(name, value);
+  response
+    .status(httpStatusOf(exception.code))
+    .type(FHIR_JSON)
+    .send(JSON.stringify(exception.outcome));
+}
+
 function issueTypeForStatus(status: number): IssueType {
   if (status === 404) return 'not-found';
   if (status === 405 || status === 406 || status === 415) return 'not-supported';

@@ -1,5 +1,6 @@
 import { Controller, Delete, Get, Next, Param, Post, Put, Req, Res } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
+import { ClaimsPaths } from '../common/allowed-methods';
 import { baseUrlOf } from '../common/base-url';
 import { AppConfig } from '../config/app-config';
 import {
@@ -30,6 +31,9 @@ function isResourceRoute(type: string, id?: string): boolean {
   return /^[A-Z]/.test(type);
 }
 
+/** {@link isResourceRoute} for the allowed methods of a path (405 and `Allow`). */
+const RESOURCE_PATHS = ClaimsPaths(({ type, id }) => isResourceRoute(type ?? '', id));
+
 /** The FHIR RESTful instance interactions and create (https://hl7.org/fhir/R4/http.html). */
 @Controller()
 export class ResourceController {
@@ -40,6 +44,7 @@ export class ResourceController {
 
   /** FHIR create: `POST [base]/[type]`, conditional with If-None-Exist. */
   @Post(':type')
+  @RESOURCE_PATHS
   @ApiFhirCreate()
   async create(
     @Param('type') type: string,
@@ -55,6 +60,7 @@ export class ResourceController {
 
   /** FHIR read: `GET [base]/[type]/[id]`. */
   @Get(':type/:id')
+  @RESOURCE_PATHS
   @ApiFhirRead()
   async read(
     @Param('type') type: string,
@@ -68,6 +74,7 @@ export class ResourceController {
 
   /** FHIR update (and update-as-create): `PUT [base]/[type]/[id]`, optional If-Match. */
   @Put(':type/:id')
+  @RESOURCE_PATHS
   @ApiFhirUpdate()
   async update(
     @Param('type') type: string,
@@ -84,6 +91,7 @@ export class ResourceController {
 
   /** FHIR delete: `DELETE [base]/[type]/[id]`, optional If-Match. */
   @Delete(':type/:id')
+  @RESOURCE_PATHS
   @ApiFhirDelete()
   async delete(
     @Param('type') type: string,
@@ -99,6 +107,7 @@ export class ResourceController {
 
   /** FHIR instance history: `GET [base]/[type]/[id]/_history`. */
   @Get(':type/:id/_history')
+  @RESOURCE_PATHS
   @ApiFhirHistory()
   async history(
     @Param('type') type: string,
@@ -113,6 +122,7 @@ export class ResourceController {
 
   /** FHIR vread: `GET [base]/[type]/[id]/_history/[vid]`. */
   @Get(':type/:id/_history/:vid')
+  @RESOURCE_PATHS
   @ApiFhirVread()
   async vread(
     @Param('type') type: string,

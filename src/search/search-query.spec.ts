@@ -75,4 +75,15 @@ describe('parseSearchQuery', () => {
     });
     expect(() => parse('Patient', '_sort=family')).toThrow(/_sort/);
   });
+
+  it('caps a _count of any length, and refuses one not in digits saying the rule and the limit', () => {
+    expect(parse('Patient', '_count=1000000000').count).toBe(1000);
+    expect(parse('Patient', `_count=${'9'.repeat(400)}`).count).toBe(1000);
+    expect(parse('Patient', '_count=0').count).toBe(0);
+    for (const value of ['1e9', '-1', '2.5', '0x10', '']) {
+      expect(() => parse('Patient', `_count=${value}`)).toThrow(
+        `_count must be a non-negative integer written in digits (a page holds at most 1000 entries; a larger _count gets 1000), got "${value}"`,
+      );
+    }
+  });
 });

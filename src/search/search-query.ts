@@ -212,8 +212,13 @@ export function parseSearchQuery(
 function resultParameter(parsed: ParsedSearch, name: string, value: string): void {
   switch (name) {
     case '_count': {
-      if (!/^\d{1,9}$/.test(value)) {
-        throw new SearchParseError(name, `_count must be a non-negative integer, got "${value}"`);
+      // Any count of digits: a larger page than the server gives is capped (search.html#count).
+      if (!/^\d+$/.test(value)) {
+        throw new SearchParseError(
+          name,
+          `_count must be a non-negative integer written in digits (a page holds at most ${MAX_COUNT} ` +
+            `entries; a larger _count gets ${MAX_COUNT}), got "${value}"`,
+        );
       }
       parsed.count = Math.min(Number(value), MAX_COUNT);
       return;

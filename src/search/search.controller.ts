@@ -2,6 +2,7 @@ import { Controller, Get, HttpCode, Next, Param, Post, Req, Res } from '@nestjs/
 import { ApiTags } from '@nestjs/swagger';
 import { ApiFhirSearch, ApiFhirSearchForm } from '../openapi/fhir-api.decorators';
 import type { NextFunction, Request, Response } from 'express';
+import { ClaimsPaths } from '../common/allowed-methods';
 import { baseUrlOf } from '../common/base-url';
 import { FhirErrorCode, FhirException } from '../common/fhir-exception';
 import { AppConfig } from '../config/app-config';
@@ -20,6 +21,9 @@ const MAX_FORM_BYTES = 1024 * 1024;
 function isTypeRoute(type: string): boolean {
   return /^[A-Z]/.test(type);
 }
+
+/** {@link isTypeRoute} for the allowed methods of a path (405 and `Allow`). */
+const TYPE_PATHS = ClaimsPaths(({ type }) => isTypeRoute(type ?? ''));
 
 /** The raw query string, percent-escapes untouched, so escaped `,` `|` `$` keep their meaning. */
 function rawQuery(req: Request): string {
@@ -64,6 +68,7 @@ export class SearchController {
 
   /** `GET [base]/[type]?params` */
   @Get(':type')
+  @TYPE_PATHS
   @ApiFhirSearch()
   async search(
     @Param('type') type: string,
@@ -78,6 +83,7 @@ export class SearchController {
 
   /** `POST [base]/[type]/_search` with url-encoded parameters in the body (and the URL). */
   @Post(':type/_search')
+  @TYPE_PATHS
   @HttpCode(200)
   @ApiFhirSearchForm()
   async searchForm(

@@ -900,7 +900,7 @@ export interface operations {
         includeAssociatedData?: string;
       };
       header: {
-        /** @description Must accept application/fhir+json (application/json and *\/* are accepted too). */
+        /** @description Must list application/fhir+json (parameters such as charset allowed, q above 0), the only format of the OperationOutcome the kick-off may answer; application/json or *\/* alone is refused. */
         Accept: string;
         /** @description Must contain respond-async; `handling=lenient` skips unsupported parameters and types instead of answering 400. */
         Prefer: string;
@@ -934,7 +934,7 @@ export interface operations {
     parameters: {
       query?: never;
       header: {
-        /** @description Must accept application/fhir+json (application/json and *\/* are accepted too). */
+        /** @description Must list application/fhir+json (parameters such as charset allowed, q above 0), the only format of the OperationOutcome the kick-off may answer; application/json or *\/* alone is refused. */
         Accept: string;
         /** @description Must contain respond-async; `handling=lenient` skips unsupported parameters and types instead of answering 400. */
         Prefer: string;
@@ -991,7 +991,7 @@ export interface operations {
         includeAssociatedData?: string;
       };
       header: {
-        /** @description Must accept application/fhir+json (application/json and *\/* are accepted too). */
+        /** @description Must list application/fhir+json (parameters such as charset allowed, q above 0), the only format of the OperationOutcome the kick-off may answer; application/json or *\/* alone is refused. */
         Accept: string;
         /** @description Must contain respond-async; `handling=lenient` skips unsupported parameters and types instead of answering 400. */
         Prefer: string;
@@ -1025,7 +1025,7 @@ export interface operations {
     parameters: {
       query?: never;
       header: {
-        /** @description Must accept application/fhir+json (application/json and *\/* are accepted too). */
+        /** @description Must list application/fhir+json (parameters such as charset allowed, q above 0), the only format of the OperationOutcome the kick-off may answer; application/json or *\/* alone is refused. */
         Accept: string;
         /** @description Must contain respond-async; `handling=lenient` skips unsupported parameters and types instead of answering 400. */
         Prefer: string;
@@ -1082,7 +1082,7 @@ export interface operations {
         includeAssociatedData?: string;
       };
       header: {
-        /** @description Must accept application/fhir+json (application/json and *\/* are accepted too). */
+        /** @description Must list application/fhir+json (parameters such as charset allowed, q above 0), the only format of the OperationOutcome the kick-off may answer; application/json or *\/* alone is refused. */
         Accept: string;
         /** @description Must contain respond-async; `handling=lenient` skips unsupported parameters and types instead of answering 400. */
         Prefer: string;
@@ -1128,7 +1128,7 @@ export interface operations {
     parameters: {
       query?: never;
       header: {
-        /** @description Must accept application/fhir+json (application/json and *\/* are accepted too). */
+        /** @description Must list application/fhir+json (parameters such as charset allowed, q above 0), the only format of the OperationOutcome the kick-off may answer; application/json or *\/* alone is refused. */
         Accept: string;
         /** @description Must contain respond-async; `handling=lenient` skips unsupported parameters and types instead of answering 400. */
         Prefer: string;

@@ -9,6 +9,7 @@ import {
   ApiResponse,
   getSchemaPath,
 } from '@nestjs/swagger';
+import { NoHead } from '../../common/allowed-methods';
 import { ExportManifestDto, OperationOutcomeDto, ParametersDto } from '../../openapi/schemas.dto';
 import type { ExportLevel } from '../export-request';
 
@@ -114,7 +115,7 @@ const KICKOFF_QUERY = [
 export function KickoffRoute(level: ExportLevel, form: 'GET' | 'POST'): MethodDecorator {
   const { route, path, name, what } = LEVELS[level];
   const decorators: MethodDecorator[] = [
-    form === 'GET' ? Get(route) : Post(route),
+    ...(form === 'GET' ? [Get(route), NoHead()] : [Post(route)]),
     HttpCode(202),
     ApiOperation({
       operationId: form === 'GET' ? name : `${name}Post`,
@@ -131,7 +132,9 @@ export function KickoffRoute(level: ExportLevel, form: 'GET' | 'POST'): MethodDe
       name: 'Accept',
       required: true,
       schema: { type: 'string', default: 'application/fhir+json' },
-      description: 'Must accept application/fhir+json (application/json and */* are accepted too).',
+      description:
+        'Must list application/fhir+json (parameters such as charset allowed, q above 0), the only ' +
+        'format of the OperationOutcome the kick-off may answer; application/json or */* alone is refused.',
     }),
     ApiHeader({
       name: 'Prefer',

@@ -3,6 +3,7 @@ import { ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
 import { AppConfig } from '../../config/app-config';
 import { baseUrlOf } from '../../common/base-url';
+import { FhirErrorCode, FhirException } from '../../common/fhir-exception';
 import { BULK_DATA_TAG } from '../../openapi/openapi-tags';
 import { ExportKickoffService } from '../export-kickoff.service';
 import { ExportRequest } from '../export-request';
@@ -52,6 +53,15 @@ export class ExportKickoffController {
   }
 
   private async accept(request: ExportRequest, req: Request): Promise<void> {
+    // The method check answers HEAD with 405 before it gets here; should a route ever bypass
+    // it, a HEAD still must not start an export.
+    if (req.method !== 'GET' && req.method !== 'POST') {
+      throw new FhirException(
+        FhirErrorCode.MethodNotAllowed,
+        `Method ${req.method} is not supported on ${req.path}; it supports GET, POST, OPTIONS`,
+        { headers: { Allow: 'GET, POST, OPTIONS' } },
+      );
+    }
     const base = baseUrlOf(req, this.config);
     const id = await this.kickoff.kickOff(request, `${base}${req.originalUrl}`, '');
     req.res!.setHeader('Content-Location', `${base}/_operations/export/${id}`);

@@ -19,11 +19,10 @@ describe('parseExportHeaders', () => {
   });
 
   it.each([
-    'application/json',
-    '*/*',
-    'application/*',
     'text/html, application/fhir+json;q=0.9',
+    'application/json, application/fhir+json',
     'application/fhir+json; fhirVersion=4.0',
+    'application/fhir+json;charset=utf-8',
     'APPLICATION/FHIR+JSON',
   ])('accepts Accept %s', (accept) => {
     expect(parseExportHeaders({ ...ok, accept })).toEqual({ lenient: false });
@@ -45,8 +44,17 @@ describe('parseExportHeaders', () => {
     expect(error.message).toContain('Accept');
   });
 
-  it.each(['text/html', 'application/xml', 'application/fhir+json;q=0', 'application/fhir+xml'])(
-    'rejects Accept %s naming the value',
+  it.each([
+    'text/html',
+    'application/xml',
+    'application/fhir+json;q=0',
+    'application/fhir+xml',
+    'application/json',
+    '*/*',
+    'application/*',
+    'application/json, */*;q=0.8',
+  ])(
+    'rejects Accept %s naming the value, application/fhir+json being the only type the IG allows',
     (accept) => {
       const error = rejection({ ...ok, accept });
       expect(error.code).toBe(FhirErrorCode.BadRequest);

@@ -1,3 +1,4 @@
+import { FHIR_JSON } from '../../common/fhir-content-types';
 import { FhirException } from '../../common/fhir-exception';
 
 export interface ExportHeaders {
@@ -7,19 +8,21 @@ export interface ExportHeaders {
 
 export type RequestHeaders = Record<string, string | string[] | undefined>;
 
-// application/* and */* include application/fhir+json.
-const ACCEPTABLE = new Set(['application/fhir+json', 'application/json', 'application/*', '*/*']);
-
 function header(headers: RequestHeaders, name: string): string | undefined {
   const key = Object.keys(headers).find((k) => k.toLowerCase() === name);
   const value = key === undefined ? undefined : headers[key];
   return Array.isArray(value) ? value.join(', ') : value;
 }
 
+/**
+ * Whether the Accept list names application/fhir+json itself, with any parameters
+ * (`;charset=utf-8`, `;fhirVersion=4.0`) and a q-value above 0. Ranges that merely include it
+ * (`application/json`, `application/*`, `*\/*`) do not count: the IG requires this one type.
+ */
 function acceptsFhirJson(accept: string): boolean {
   return accept.split(',').some((range) => {
     const [mediaType, ...params] = range.split(';').map((part) => part.trim().toLowerCase());
-    if (!ACCEPTABLE.has(mediaType)) return false;
+    if (mediaType !== FHIR_JSON) return false;
     const q = params.find((p) => /^q\s*=/.test(p));
     return q === undefined || Number(q.slice(q.indexOf('=') + 1).trim()) > 0;
   });
@@ -27,7 +30,8 @@ function acceptsFhirJson(accept: string): boolean {
 
 /**
  * Checks the kick-off headers (Bulk Data IG, export page "Headers"): `Accept:
- * application/fhir+json` and `Prefer: respond-async`, optionally with `handling=lenient|strict`.
+ * application/fhir+json` ("Currently, only application/fhir+json is supported") and `Prefer:
+ * respond-async`, optionally with `handling=lenient|strict`.
  */
 export function parseExportHeaders(headers: RequestHeaders): ExportHeaders {
   const accept = header(headers, 'accept');
@@ -39,7 +43,8 @@ export function parseExportHeaders(headers: RequestHeaders): ExportHeaders {
   }
   if (!acceptsFhirJson(accept)) {
     throw FhirException.badRequest(
-      `Accept '${accept}' is not supported; the $export kick-off requires Accept: application/fhir+json`,
+      `Accept '${accept}' is not supported; the $export kick-off requires Accept: application/fhir+json ` +
+        '(the Bulk Data IG allows no other type, nor a wildcard such as */* or application/json)',
       ['Accept'],
     );
   }

@@ -38,6 +38,14 @@ describe('_elements subsetting', () => {
     expect(out.subject).toEqual(observation.subject);
   });
 
+  it('writes the SUBSETTED tag as the IG does: system and code, no display', () => {
+    const out = subset(['subject']);
+    expect((out.meta as { tag: unknown[] }).tag.at(-1)).toStrictEqual({
+      system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue',
+      code: 'SUBSETTED',
+    });
+  });
+
   it('appends the SUBSETTED tag after the tags the resource had, keeping the rest of meta', () => {
     const out = subset(['subject']);
     expect(out.meta).toEqual({ ...observation.meta, tag: [{ code: 'x' }, SUBSETTED_TAG] });

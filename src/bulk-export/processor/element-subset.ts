@@ -6,11 +6,14 @@ export interface ElementCatalog {
   isChoiceElement(type: string, name: string): boolean;
 }
 
-/** The tag R4 search ("_elements", "_summary") puts on a resource that lacks some of its elements. */
+/**
+ * The tag R4 search ("_elements", "_summary") puts on a resource that lacks some of its
+ * elements, exactly as the Bulk Data IG writes it for `_elements` (system and code, no
+ * display: clients compare the coding as given).
+ */
 export const SUBSETTED_TAG = Object.freeze({
   system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue',
   code: 'SUBSETTED',
-  display: 'subsetted',
 });
 
 /** Kept whatever `_elements` says: a resource without them would not be valid or identifiable. */
