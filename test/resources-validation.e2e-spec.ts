@@ -173,6 +173,10 @@ describe('FHIR REST: refusing bad input with an OperationOutcome and writing not
     expectOutcome(vread.body, 'Invalid version id "abc"');
     const count = await http().get(`/Patient/${newId()}/_history?_count=-1`).expect(400);
     expectOutcome(count.body, '_count must be a positive integer');
+    const exponent = await http().get(`/Patient/${newId()}/_history?_count=1e9`).expect(400);
+    expectOutcome(exponent.body, 'a larger _count gets 1000');
+    // A count of any size is capped, not refused: this one reaches the (missing) resource.
+    await http().get(`/Patient/${newId()}/_history?_count=99999999999`).expect(404);
     const since = await http().get(`/Patient/${newId()}/_history?_since=2020-01-01`).expect(400);
     expectOutcome(since.body, '_since is not supported yet');
   });

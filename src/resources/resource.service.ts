@@ -316,9 +316,11 @@ export class ResourceService {
 
   private checkCount(value: unknown): number {
     if (value === undefined) return DEFAULT_HISTORY_COUNT;
-    if (typeof value !== 'string' || !/^\d{1,9}$/.test(value) || Number(value) < 1) {
+    // Any count of digits: a larger page than the server gives is capped (search.html#count).
+    if (typeof value !== 'string' || !/^\d+$/.test(value) || Number(value) < 1) {
       throw FhirException.badRequest(
-        `_count must be a positive integer, got ${JSON.stringify(value)}`,
+        `_count must be a positive integer written in digits (a history page holds at most ` +
+          `${MAX_HISTORY_COUNT} entries; a larger _count gets ${MAX_HISTORY_COUNT}), got ${JSON.stringify(value)}`,
         ['_count'],
       );
     }
