@@ -6,6 +6,7 @@ const LAYERS = [
   ['common'],
   ['database', 'fhir', 'openapi'],
   ['metadata'],
+  ['auth'],
   ['search'],
   ['resources'],
   ['bulk-export'],

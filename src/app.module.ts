@@ -1,4 +1,5 @@
 import { DynamicModule, Module } from '@nestjs/common';
+import { AuthModule } from './auth/auth.module';
 import { ExportApiModule } from './bulk-export/export-api.module';
 import { ExportWorkerModule } from './bulk-export/export-worker.module';
 import { AppConfig } from './config/app-config';
@@ -9,7 +10,7 @@ import { ResourcesModule } from './resources/resources.module';
 import { SearchModule } from './search/search.module';
 
 /**
- * The HTTP server: the FHIR REST API, search, `$export` and health (`ROLE=api`), plus the
+ * The HTTP server: the FHIR REST API, search, `$export`, authorization and health (`ROLE=api`), plus the
  * export worker when `ROLE=all` (the default). A `ROLE=worker` process runs
  * `WorkerModule` instead, which loads none of the HTTP side.
  */
@@ -22,6 +23,7 @@ export class AppModule {
         CoreModule.forRoot(config),
         HealthModule,
         MetadataModule,
+        AuthModule,
         ResourcesModule,
         SearchModule,
         ExportApiModule,

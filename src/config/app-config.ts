@@ -1,5 +1,6 @@
 import { plainToInstance, Transform } from 'class-transformer';
 import {
+  IsBoolean,
   IsIn,
   IsInt,
   IsOptional,
@@ -30,6 +31,9 @@ const toNumber = ({ value }: { value: unknown }): unknown =>
   typeof value === 'string' && value.trim() !== '' && !Number.isNaN(Number(value))
     ? Number(value)
     : value;
+
+const toBoolean = ({ value }: { value: unknown }): unknown =>
+  value === 'true' || value === '1' ? true : value === 'false' || value === '0' ? false : value;
 
 /**
  * Every setting the server reads from the environment, with its default.
@@ -261,6 +265,35 @@ export class AppConfig {
   @IsOptional()
   @Matches(/^[^:]+:.+$/, { message: 'must be user:password' })
   ADMIN_CREDENTIALS?: string;
+
+  /**
+   * The key the server signs its access tokens with: a private JWK (EC P-384 for ES384, RSA for
+   * RS384), a JWK Set of them (the first signs, all verify: add the next key first, drop the
+   * old one once its tokens have expired), or a PKCS#8 PEM. Unset: a key is generated at start
+   * with a warning, and tokens do not survive a restart or work across API processes.
+   */
+  @IsOptional()
+  @IsString()
+  AUTH_SIGNING_KEY?: string;
+
+  /** Lifetime of an access token, in seconds (SMART Backend Services: at most five minutes). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(10)
+  @Max(300)
+  AUTH_TOKEN_LIFETIME_S = 300;
+
+  /** Lets clients register an http JWKS URL on a loopback address (local testing only). */
+  @Transform(toBoolean)
+  @IsBoolean()
+  AUTH_ALLOW_LOOPBACK_JWKS = false;
+
+  /** How long fetching a client's JWKS URL may take before the token request fails. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  @Max(60_000)
+  AUTH_JWKS_TIMEOUT_MS = 5000;
 }
 
 export class ConfigError extends Error {}
@@ -272,6 +305,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     'AZURE_STORAGE_CONNECTION_STRING',
     'PUBLIC_BASE_URL',
     'ADMIN_CREDENTIALS',
+    'AUTH_SIGNING_KEY',
   ] as const;
   const raw: Record<string, string> = {};
   for (const key of [...known, ...optional]) {

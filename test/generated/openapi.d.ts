@@ -55,6 +55,75 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/.well-known/smart-configuration': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** SMART configuration (SMART App Launch, Conformance: .well-known/smart-configuration) */
+    get: operations['getSmartConfiguration'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/auth/token': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Token endpoint: client credentials grant with a JWT client assertion */
+    post: operations['requestAccessToken'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/admin/clients': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Registered clients (operators only) */
+    get: operations['listClients'];
+    put?: never;
+    /** Register a backend services client (RFC 7591 client metadata; operators only) */
+    post: operations['registerClient'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/admin/clients/{client_id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    post?: never;
+    /** Revoke a client at once: its tokens stop working (operators only) */
+    delete: operations['revokeClient'];
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/': {
     parameters: {
       query?: never;
@@ -526,6 +595,283 @@ export interface operations {
         content: {
           'application/fhir+json': components['schemas']['OperationOutcome'];
         };
+      };
+    };
+  };
+  getSmartConfiguration: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The token endpoint and what it supports. */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': Record<string, never>;
+        };
+      };
+    };
+  };
+  requestAccessToken: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/x-www-form-urlencoded': {
+          /** @enum {string} */
+          grant_type: 'client_credentials';
+          /** @enum {string} */
+          client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+          client_assertion: string;
+          scope: string;
+        };
+      };
+    };
+    responses: {
+      /** @description The access token. */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            access_token: string;
+            /** @enum {string} */
+            token_type: 'bearer';
+            expires_in: number;
+            scope: string;
+          };
+        };
+      };
+      /** @description RFC 6749 5.2 error. */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            /** @enum {string} */
+            error:
+              | 'invalid_request'
+              | 'invalid_client'
+              | 'invalid_grant'
+              | 'unsupported_grant_type'
+              | 'invalid_scope'
+              | 'invalid_client_metadata'
+              | 'temporarily_unavailable';
+            error_description?: string;
+          };
+        };
+      };
+      /** @description The replay store is unavailable. */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            /** @enum {string} */
+            error:
+              | 'invalid_request'
+              | 'invalid_client'
+              | 'invalid_grant'
+              | 'unsupported_grant_type'
+              | 'invalid_scope'
+              | 'invalid_client_metadata'
+              | 'temporarily_unavailable';
+            error_description?: string;
+          };
+        };
+      };
+    };
+  };
+  listClients: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Every client. */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            client_id: string;
+            /** @description Inline JWK Set of public keys (each with a kid) */
+            jwks?: Record<string, never>;
+            /** Format: uri */
+            jwks_uri?: string;
+            /** @description Space-separated system/ scopes the client may get */
+            scope: string;
+            containers?: string[];
+            max_concurrent_exports?: number | null;
+            /** @enum {string} */
+            token_endpoint_auth_method?: 'private_key_jwt';
+            grant_types?: 'client_credentials'[];
+            client_id_issued_at?: number;
+            /** Format: date-time */
+            revoked_at?: string;
+          }[];
+        };
+      };
+      /** @description Operator credentials (HTTP Basic) required. */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+    };
+  };
+  registerClient: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          client_id: string;
+          /** @description Inline JWK Set of public keys (each with a kid) */
+          jwks?: Record<string, never>;
+          /** Format: uri */
+          jwks_uri?: string;
+          /** @description Space-separated system/ scopes the client may get */
+          scope: string;
+          containers?: string[];
+          max_concurrent_exports?: number | null;
+          /** @enum {string} */
+          token_endpoint_auth_method?: 'private_key_jwt';
+          grant_types?: 'client_credentials'[];
+          client_id_issued_at?: number;
+          /** Format: date-time */
+          revoked_at?: string;
+        };
+      };
+    };
+    responses: {
+      /** @description Registered. */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            client_id: string;
+            /** @description Inline JWK Set of public keys (each with a kid) */
+            jwks?: Record<string, never>;
+            /** Format: uri */
+            jwks_uri?: string;
+            /** @description Space-separated system/ scopes the client may get */
+            scope: string;
+            containers?: string[];
+            max_concurrent_exports?: number | null;
+            /** @enum {string} */
+            token_endpoint_auth_method?: 'private_key_jwt';
+            grant_types?: 'client_credentials'[];
+            client_id_issued_at?: number;
+            /** Format: date-time */
+            revoked_at?: string;
+          };
+        };
+      };
+      /** @description invalid_client_metadata */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            /** @enum {string} */
+            error:
+              | 'invalid_request'
+              | 'invalid_client'
+              | 'invalid_grant'
+              | 'unsupported_grant_type'
+              | 'invalid_scope'
+              | 'invalid_client_metadata'
+              | 'temporarily_unavailable';
+            error_description?: string;
+          };
+        };
+      };
+      /** @description Operator credentials (HTTP Basic) required. */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description The client_id is taken. */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            /** @enum {string} */
+            error:
+              | 'invalid_request'
+              | 'invalid_client'
+              | 'invalid_grant'
+              | 'unsupported_grant_type'
+              | 'invalid_scope'
+              | 'invalid_client_metadata'
+              | 'temporarily_unavailable';
+            error_description?: string;
+          };
+        };
+      };
+    };
+  };
+  revokeClient: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        client_id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Revoked. */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Operator credentials (HTTP Basic) required. */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description No active client of that id. */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
       };
     };
   };
