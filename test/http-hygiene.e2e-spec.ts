@@ -171,6 +171,55 @@ describe('HTTP hygiene: methods, limits and strict kick-off headers', () => {
       expect(await exportJobCount(t.app)).toBe(0);
     });
 
+    it('closes the connection after answering 431, also when the client keeps its side open', async () => {
+      const connections = () =>
+        new Promise<number>((resolve, reject) =>
+          server.getConnections((error, count) => (error ? reject(error) : resolve(count))),
+        );
+      const { port } = server.address() as AddressInfo;
+      // allowHalfOpen: the client never closes its side, as a hostile one would not.
+      const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+      const answered = new Promise<string>((resolve) => {
+        let text = '';
+        socket.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
+        socket.on('end', () => resolve(text));
+      });
+      socket.write(
+        `GET /metadata HTTP/1.1\r\nHost: x\r\nX-Padding: ${'b'.repeat(17 * 1024)}\r\n\r\n`,
+      );
+      try {
+        expect(parseRaw(await answered).status).toBe(431);
+        // Bounded wait for the server to let go of the socket (Node's own handling does too).
+        const deadline = Date.now() + 5000;
+        while ((await connections()) > 0 && Date.now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        expect(await connections()).toBe(0);
+      } finally {
+        socket.destroy();
+      }
+    });
+
+    it('refuses JSON in a charset other than UTF-8 with 415, storing nothing', async () => {
+      // In UTF-16 the body would skip the raw-byte scan: these digits would be stored rounded.
+      const body = Buffer.from(
+        '{"resourceType":"Observation","status":"final","code":{"text":"x"},' +
+          '"valueQuantity":{"value":12345678901234567890}}',
+        'utf16le',
+      );
+      // Every byte of UTF-16LE ASCII is below 0x80, so latin1 text carries the bytes as they are.
+      const text = await rawExchange(
+        server,
+        `POST /Observation HTTP/1.1\r\nHost: x\r\nConnection: close\r\n` +
+          `Content-Type: application/fhir+json; charset=utf-16le\r\n` +
+          `Content-Length: ${body.length}\r\n\r\n${body.toString('latin1')}`,
+      );
+      const res = parseRaw(text);
+      expect(res.status).toBe(415);
+      expect(JSON.stringify(res.body)).toContain('charset utf-16le is not supported');
+      expect(await resourceCount(t.app)).toBe(0);
+    });
+
     it('answers 431 with an OperationOutcome to headers over 16 KiB', async () => {
       const text = await rawExchange(
         server,

@@ -37,6 +37,13 @@ describe('scanJson', () => {
     ]);
   });
 
+  it('keeps only the start of a long element name in the paths it reports', () => {
+    const key = 'k'.repeat(100_000);
+    const problems = scan(`{"${key}":{"${key}":[${Array(100).fill('1e400').join(',')}]}}`);
+    expect(problems).toHaveLength(100);
+    expect(problems[0].path).toBe(`${'k'.repeat(64)}….${'k'.repeat(64)}…[0]`);
+  });
+
   it('throws at nesting deeper than the limit, before looking further', () => {
     const deep = `{"a":${'['.repeat(10_000)}${']'.repeat(10_000)}}`;
     expect(() => scan(deep)).toThrow(FhirIssuesException);

@@ -53,13 +53,18 @@ export function bodyError(error: BodyParserError): FhirException {
  */
 export function fhirJsonBody(limit: string): RequestHandler {
   const found = new WeakMap<Request, BodyProblem[]>();
+  const otherCharset = new WeakMap<Request, string>();
   const parse = json({
     type: ACCEPTED_JSON_BODY_TYPES,
     limit,
     strict: true,
     verify: (req: Request, _res: Response, buffer: Buffer, encoding: string) => {
-      // body-parser hands over the raw bytes; the scan reads UTF-8, JSON's default and norm.
-      if (encoding !== 'utf-8' && encoding !== 'utf8') return;
+      // FHIR JSON is UTF-8 (R4 json.html); the scan reads the raw bytes as such, and a body in
+      // another charset would pass unscanned.
+      if (encoding !== 'utf-8' && encoding !== 'utf8') {
+        otherCharset.set(req, encoding);
+        return;
+      }
       const problems = scanJson(buffer, MAX_BODY_DEPTH);
       if (problems.length > 0) found.set(req, problems);
     },
@@ -67,6 +72,15 @@ export function fhirJsonBody(limit: string): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
     parse(req, res, (error?: BodyParserError) => {
       if (error) return next(bodyError(error));
+      const charset = otherCharset.get(req);
+      if (charset) {
+        return next(
+          new FhirException(
+            FhirErrorCode.UnsupportedMediaType,
+            `charset ${charset} is not supported: FHIR JSON is UTF-8`,
+          ),
+        );
+      }
       const problems = found.get(req);
       if (problems) return next(bodyProblems(problems, req.body));
       next();
@@ -228,7 +242,13 @@ function pathOf(stack: readonly Frame[], text: Buffer): string {
   return path;
 }
 
+/** Longest key text a path repeats: a path is copied into each problem reported. */
+const MAX_KEY_BYTES = 64;
+
 function keyOf(text: Buffer, frame: Frame): string {
+  if (frame.keyEnd - frame.keyStart > MAX_KEY_BYTES + 2) {
+    return `${text.toString('utf8', frame.keyStart + 1, frame.keyStart + 1 + MAX_KEY_BYTES)}…`;
+  }
   const raw = text.toString('utf8', frame.keyStart, frame.keyEnd);
   try {
     return String(JSON.parse(raw)).split('\u0000').join('\\u0000');

@@ -88,14 +88,19 @@ function responseFor(error: NodeJS.ErrnoException & { rawPacket?: Buffer }): str
  */
 export function answerClientErrors(server: Server): void {
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
-    // Already answered (its response still flushing) or gone: nothing more to say.
-    if (error.code === 'ECONNRESET' || !socket.writable) return;
+    // Already answered (its response still flushing) or gone: nothing more to say, but the
+    // socket must not linger (Node has turned its timeout off by now).
+    if (error.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
     // A response in flight on this connection that has begun cannot be followed by another.
     const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
     if (inFlight?.headersSent) {
       socket.destroy();
       return;
     }
-    socket.end(responseFor(error));
+    // Closed once written: a client that never closes its side must not hold the descriptor.
+    socket.end(responseFor(error), () => socket.destroy());
   });
 }

@@ -211,6 +211,26 @@ describe('ResourceValidator', () => {
     expect(paths(document)).toEqual([]);
   });
 
+  it('resolves references against a Bundle of 200,000 entries without scanning or spreading them', () => {
+    // Spreading the fullUrls into an array push overflowed the stack (a 500), and a linear
+    // lookup per reference made such a Bundle take minutes.
+    const urls = Array.from({ length: 200_000 }, (_, k) => `urn:uuid:${k}`);
+    const basic = (k: number) => ({
+      resourceType: 'Basic',
+      code: { text: 'x' },
+      subject: { reference: urls[urls.length - 1 - (k % 7)] },
+    });
+    const collection = {
+      resourceType: 'Bundle',
+      type: 'collection',
+      entry: urls.map((fullUrl, k) => ({
+        fullUrl,
+        ...(k % 1000 === 0 ? { resource: basic(k) } : {}),
+      })),
+    };
+    expect(paths(collection)).toEqual([]);
+  });
+
   it('validates one element of a backbone type at a given path', () => {
     expect(
       validator

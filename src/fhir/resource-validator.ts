@@ -121,7 +121,8 @@ export class ResourceValidator {
 class Walk {
   readonly issues: FhirIssue[] = [];
   private truncated = false;
-  private readonly fullUrls: string[] = [];
+  /** How many enclosing Bundles list each fullUrl (a count, so nested Bundles can share one). */
+  private readonly fullUrls = new Map<string, number>();
 
   constructor(
     private readonly validator: ResourceValidator,
@@ -154,9 +155,13 @@ class Walk {
       );
     }
     const urls = type === 'Bundle' ? entryFullUrls(value) : [];
-    this.fullUrls.push(...urls);
+    for (const url of urls) this.fullUrls.set(url, (this.fullUrls.get(url) ?? 0) + 1);
     this.object(value, type, path, depth, true);
-    this.fullUrls.length -= urls.length;
+    for (const url of urls) {
+      const left = (this.fullUrls.get(url) ?? 1) - 1;
+      if (left > 0) this.fullUrls.set(url, left);
+      else this.fullUrls.delete(url);
+    }
   }
 
   element(value: unknown, type: string, path: string): void {
@@ -305,7 +310,7 @@ class Walk {
   private reference(value: Record<string, unknown>, path: string): void {
     const { reference } = value;
     if (typeof reference !== 'string' || !/^urn:(uuid|oid):/.test(reference)) return;
-    if (this.fullUrls.includes(reference)) return;
+    if (this.fullUrls.has(reference)) return;
     this.add(
       'invalid',
       `${path}.reference`,
