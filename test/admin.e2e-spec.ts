@@ -23,7 +23,7 @@ describe('Bull Board at /admin/queues', () => {
       }
     });
 
-    it('shows the export queue to an operator', async () => {
+    it('shows the export and maintenance queues to an operator', async () => {
       const page = await request(t.app.getHttpServer())
         .get('/admin/queues')
         .set('Authorization', basic('operator:s3cret-pass'));
@@ -34,7 +34,7 @@ describe('Bull Board at /admin/queues', () => {
         .set('Authorization', basic('operator:s3cret-pass'));
       expect(api.status).toBe(200);
       const names = (api.body as { queues: { name: string }[] }).queues.map((q) => q.name);
-      expect(names).toContain('export');
+      expect(names.sort()).toEqual(['export', 'export-maintenance']);
     });
   });
 

@@ -10,6 +10,7 @@ import { AppConfig } from '../config/app-config';
 import { FHIR_JSON } from '../common/fhir-content-types';
 import { operationOutcome } from '../common/operation-outcome';
 import { EXPORT_QUEUE } from '../bulk-export/export-queue';
+import { EXPORT_MAINTENANCE_QUEUE } from '../bulk-export/retention/export-maintenance.queue';
 
 export const BULL_BOARD_PATH = '/admin/queues';
 
@@ -42,8 +43,9 @@ export function operatorAuth(credentials: string) {
 }
 
 /**
- * Mounts Bull Board at /admin/queues showing the export queue, for operators holding
- * ADMIN_CREDENTIALS. Without credentials configured the board stays off.
+ * Mounts Bull Board at /admin/queues showing the export queue and the maintenance queue (the
+ * retention purge, its schedule and runs), for operators holding ADMIN_CREDENTIALS. Without
+ * credentials configured the board stays off.
  */
 export function mountBullBoard(app: INestApplication, config: AppConfig): void {
   const logger = new Logger('BullBoard');
@@ -53,8 +55,10 @@ export function mountBullBoard(app: INestApplication, config: AppConfig): void {
   }
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath(BULL_BOARD_PATH);
-  const queue = app.get<Queue>(getQueueToken(EXPORT_QUEUE));
-  createBullBoard({ queues: [new BullMQAdapter(queue)], serverAdapter });
+  const queues = [EXPORT_QUEUE, EXPORT_MAINTENANCE_QUEUE].map(
+    (name) => new BullMQAdapter(app.get<Queue>(getQueueToken(name))),
+  );
+  createBullBoard({ queues, serverAdapter });
   app.use(
     BULL_BOARD_PATH,
     operatorAuth(config.ADMIN_CREDENTIALS),

@@ -2,13 +2,15 @@ import { BullModule } from '@nestjs/bullmq';
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { EXPORT_QUEUE } from './export-queue';
+import { EXPORT_MAINTENANCE_QUEUE } from './retention/export-maintenance.queue';
 import { ExportJobEntity } from './job/export-job.entity';
 import { ExportJobService } from './job/export-job.service';
 import { exportSinkProvider } from './storage/export-sink.provider';
 
 /**
  * What the export's HTTP side and its workers share: the job rows (the truth for status and
- * cancel), the BullMQ queue that carries job ids, and the storage sink the files live in.
+ * cancel), the BullMQ queue that carries job ids, the maintenance queue (workers run its
+ * scheduled purge; the API shows it in Bull Board), and the storage sink the files live in.
  */
 @Module({
   imports: [
@@ -21,8 +23,9 @@ import { exportSinkProvider } from './storage/export-sink.provider';
         removeOnFail: { count: 1000, age: 7 * 24 * 3600 },
       },
     }),
+    BullModule.registerQueue({ name: EXPORT_MAINTENANCE_QUEUE }),
   ],
   providers: [ExportJobService, exportSinkProvider],
-  exports: [ExportJobService, exportSinkProvider],
+  exports: [ExportJobService, exportSinkProvider, BullModule],
 })
 export class ExportJobsModule {}

@@ -1,4 +1,3 @@
-import { BullModule } from '@nestjs/bullmq';
 import { DynamicModule, Module } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { SearchParametersModule } from '../search/search-parameters.module';
@@ -8,7 +7,6 @@ import { ExportRunner } from './processor/export.runner';
 import { ExportReadRepository } from './read/export-read.repository';
 import { GroupMembers } from './read/group-members.service';
 import { PostgresExportReadRepository } from './read/postgres-export-read.repository';
-import { EXPORT_MAINTENANCE_QUEUE } from './retention/export-maintenance.queue';
 import { ExportRetentionProcessor } from './retention/export-retention.processor';
 import { ExportRetentionService } from './retention/export-retention.service';
 
@@ -22,11 +20,7 @@ export class ExportWorkerModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: ExportWorkerModule,
-      imports: [
-        ExportJobsModule,
-        SearchParametersModule,
-        BullModule.registerQueue({ name: EXPORT_MAINTENANCE_QUEUE }),
-      ],
+      imports: [ExportJobsModule, SearchParametersModule],
       providers: [
         { provide: ExportReadRepository, useClass: PostgresExportReadRepository },
         GroupMembers,
