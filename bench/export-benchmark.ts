@@ -20,7 +20,7 @@ import {
   throughput,
   Throughput,
 } from './floors';
-import { killAllServers, ServerProcess, startServer } from './server-process';
+import { killAllServers, runBenchmark, ServerProcess, startServer } from './server-process';
 
 const USAGE =
   'usage: node dist/bench/export-benchmark.js [--patients N | --sizes N1,N2] [--smoke] [--seed S]\n' +
@@ -633,15 +633,4 @@ async function main(): Promise<number> {
   }
 }
 
-if (require.main === module) {
-  main().then(
-    (code) => process.exit(code),
-    async (error: unknown) => {
-      process.stderr.write(
-        `${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-      );
-      await killAllServers();
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) runBenchmark(main);

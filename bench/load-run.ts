@@ -24,7 +24,7 @@ import {
 } from './export-benchmark';
 import { Manifest } from './export-client';
 import { round } from './floors';
-import { killAllServers, ServerProcess, startServer } from './server-process';
+import { killAllServers, runBenchmark, ServerProcess, startServer } from './server-process';
 
 const USAGE =
   'usage: node dist/bench/load-run.js [--clients N] [--duration S] [--drain-timeout S]\n' +
@@ -846,15 +846,4 @@ async function main(): Promise<number> {
   }
 }
 
-if (require.main === module) {
-  main().then(
-    (code) => process.exit(code),
-    async (error: unknown) => {
-      process.stderr.write(
-        `${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-      );
-      await killAllServers();
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) runBenchmark(main);

@@ -231,3 +231,20 @@ export async function killAllServers(): Promise<void> {
     ),
   );
 }
+
+/**
+ * Runs a benchmark's `main` as the process: exits with its code, or on an error prints it,
+ * kills every server process it left and exits 1.
+ */
+export function runBenchmark(main: () => Promise<number>): void {
+  main().then(
+    (code) => process.exit(code),
+    async (error: unknown) => {
+      process.stderr.write(
+        `${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+      );
+      await killAllServers();
+      process.exit(1);
+    },
+  );
+}

@@ -16,7 +16,7 @@ import {
   store,
   useExportApp,
 } from './support/export-helpers';
-import { holdPageRead, recordRuns, within } from './support/export-spies';
+import { holdPageRead, recordRuns, waitFor, within } from './support/export-spies';
 import { observation, patient } from './support/factories';
 import { killAllWorkers, spawnWorker, WorkerProcess } from './support/worker-process';
 
@@ -33,23 +33,6 @@ const WORKER_ENV = {
 
 const PATIENTS = 3000;
 const TYPES = ['Observation', 'Patient'];
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function waitFor<T>(
-  probe: () => Promise<T | undefined | false>,
-  what: string,
-  diagnostics: () => string = () => '',
-  timeoutMs = 45_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}\n${diagnostics()}`);
-    await sleep(20);
-  }
-}
 
 function writerOf(checkpoint: ExportCheckpoint, type: string): WriterCheckpoint | undefined {
   return checkpoint.types?.[type]?.writer as WriterCheckpoint | undefined;

@@ -5,20 +5,14 @@ import { INestApplication, Logger } from '@nestjs/common';
 import { getQueueToken } from '@nestjs/bullmq';
 import type { Queue } from 'bullmq';
 import type { NextFunction, Request, Response } from 'express';
-import { timingSafeEqual } from 'node:crypto';
 import { AppConfig } from '../config/app-config';
 import { FHIR_JSON } from '../common/fhir-content-types';
 import { operationOutcome } from '../common/operation-outcome';
+import { isOperator, OPERATOR_CHALLENGE } from '../common/operator-credentials';
 import { EXPORT_QUEUE } from '../bulk-export/export-queue';
 import { EXPORT_MAINTENANCE_QUEUE } from '../bulk-export/retention/export-maintenance.queue';
 
 export const BULL_BOARD_PATH = '/admin/queues';
-
-function sameSecret(given: string, expected: string): boolean {
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
 
 /**
  * Basic authentication for Bull Board. The board is Express middleware, outside Nest's
@@ -26,17 +20,13 @@ function sameSecret(given: string, expected: string): boolean {
  */
 export function operatorAuth(credentials: string) {
   return (req: Request, res: Response, next: NextFunction): void => {
-    const header = req.headers.authorization ?? '';
-    const given = header.startsWith('Basic ')
-      ? Buffer.from(header.slice(6), 'base64').toString('utf8')
-      : '';
-    if (sameSecret(given, credentials)) {
+    if (isOperator(req.headers.authorization, credentials)) {
       next();
       return;
     }
     res
       .status(401)
-      .set('WWW-Authenticate', 'Basic realm="operators", charset="UTF-8"')
+      .set('WWW-Authenticate', OPERATOR_CHALLENGE)
       .type(FHIR_JSON)
       .send(JSON.stringify(operationOutcome('error', 'login', 'Operator credentials required')));
   };

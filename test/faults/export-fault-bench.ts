@@ -26,6 +26,7 @@ import {
 } from '../support/private-services';
 import { FaultyStorage, startFaultyStorage } from '../support/storage-fault-proxy';
 import { killAllWorkers, spawnWorker, WorkerProcess } from '../support/worker-process';
+import { waitFor } from '../support/export-spies';
 
 /*
  * What the export fault matrix shares: a private PostgreSQL, Redis and Azurite (behind a fault
@@ -234,22 +235,6 @@ export function outputs(processes: WorkerProcess[]): string {
       return `--- process ${p.pid}${state}:\n${lines.join('\n').slice(-3000)}`;
     })
     .join('\n');
-}
-
-/** Polls `probe` until it returns a value; bounded, with diagnostics when it gives up. */
-export async function waitFor<T>(
-  probe: () => Promise<T | undefined | false>,
-  what: string,
-  diagnostics: () => string = () => '',
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}\n${diagnostics()}`);
-    await sleep(25);
-  }
 }
 
 /**

@@ -2,7 +2,7 @@ import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { ExportJobEntity } from '../../src/bulk-export/job/export-job.entity';
 import { KICKOFF_HEADERS, Manifest, parseBody, pathOf } from '../support/export-helpers';
-import { within } from '../support/export-spies';
+import { waitFor, within } from '../support/export-spies';
 import { freePort } from '../support/private-services';
 import { spawnApi, WorkerProcess } from '../support/worker-process';
 import {
@@ -18,7 +18,6 @@ import {
   startExport,
   STORAGE_LATENCY_MS,
   useFaultBench,
-  waitFor,
   waitForExported,
   watchProgress,
   WORKER_ENV,

@@ -91,3 +91,19 @@ export async function within<T>(promise: Promise<T>, ms: number, what: string): 
     clearTimeout(timer);
   }
 }
+
+/** Polls `probe` until it returns a value; bounded, with diagnostics when it gives up. */
+export async function waitFor<T>(
+  probe: () => Promise<T | undefined | false>,
+  what: string,
+  diagnostics: () => string = () => '',
+  timeoutMs = 45_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}\n${diagnostics()}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
