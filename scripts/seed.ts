@@ -5,6 +5,7 @@ import { DataSource } from 'typeorm';
 import { AppModule } from '../src/app.module';
 import { AppConfig, loadConfig } from '../src/config/app-config';
 import { migrate } from '../src/database/migrate';
+import { UNRESTRICTED_PRINCIPAL } from '../src/auth/access/principal';
 import { BundleService } from '../src/resources/bundle.service';
 import { Bundle, bundleStats, generatePatientBundle } from '../generator/population-generator';
 import { readArguments } from './cli-arguments';
@@ -109,7 +110,12 @@ export async function seedPopulation(
   try {
     const bundles = context.get(BundleService);
     const existing = await loadedGeneratorIds(context.get(DataSource));
-    const restContext = { baseUrl: 'http://seed.invalid/fhir', prefer: 'minimal' as const };
+    // The seed is an operator's tool: it writes as the unrestricted principal.
+    const restContext = {
+      baseUrl: 'http://seed.invalid/fhir',
+      prefer: 'minimal' as const,
+      principal: UNRESTRICTED_PRINCIPAL,
+    };
 
     let next = 0;
     let skipped = 0;

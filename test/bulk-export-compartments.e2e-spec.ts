@@ -1,5 +1,4 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import request from 'supertest';
 import { DataSource } from 'typeorm';
 import {
   downloadLines,
@@ -22,6 +21,7 @@ import { readBundle, syntheaBundleFiles } from './support/factories';
 import { FhirResource } from '../src/resources/resource.repository';
 import { FhirDefinitions } from '../src/fhir/fhir-definitions.service';
 import { GroupMembers } from '../src/bulk-export/read/group-members.service';
+import { api } from './support/test-app';
 
 /** `patient` parameters of a POST kick-off. */
 function patientParameters(ids: string[], extra: object[] = []): KickoffOptions {
@@ -270,7 +270,7 @@ describe('Patient compartment membership of Synthea data loaded through POST /',
   let targetPatientId: string;
 
   async function loadBundle(file: string): Promise<string> {
-    const res = await request(t.app.getHttpServer())
+    const res = await api(t.app)
       .post('/')
       .set('Content-Type', 'application/fhir+json')
       .set('Prefer', 'return=minimal')

@@ -1,4 +1,3 @@
-import request from 'supertest';
 import { testBlobService } from './support/azurite';
 import {
   expectOperationOutcome,
@@ -11,6 +10,7 @@ import {
   useExportApp,
 } from './support/export-helpers';
 import { patientWithId } from './support/export-factories';
+import { api } from './support/test-app';
 
 describe('$export against hostile or odd requests', () => {
   const t = useExportApp();
@@ -33,7 +33,7 @@ describe('$export against hostile or odd requests', () => {
       .getContainerClient(location.container)
       .getBlobClient(`${location.prefix}Patient-1.ndjson`)
       .delete();
-    const res = await request(t.app.getHttpServer()).get(pathOf(manifest.output[0].url));
+    const res = await api(t.app).get(pathOf(manifest.output[0].url));
     expectOperationOutcome(res, 404, { mentions: ['Patient-1.ndjson'] });
   });
 
@@ -43,8 +43,8 @@ describe('$export against hostile or odd requests', () => {
     '00000000-0000-0000-0000-00000000000%',
   ])('answers 404 to status and DELETE of the non-id %s', async (id) => {
     const path = `/_operations/export/${encodeURIComponent(id)}`;
-    expectOperationOutcome(await request(t.app.getHttpServer()).get(path), 404);
-    expectOperationOutcome(await request(t.app.getHttpServer()).delete(path), 404);
+    expectOperationOutcome(await api(t.app).get(path), 404);
+    expectOperationOutcome(await api(t.app).delete(path), 404);
   });
 });
 

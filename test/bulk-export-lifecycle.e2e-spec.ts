@@ -1,7 +1,6 @@
 import http from 'node:http';
 import { AddressInfo } from 'node:net';
 import { BlockBlobClient, RestError } from '@azure/storage-blob';
-import request from 'supertest';
 import { ExportJobService } from '../src/bulk-export/job/export-job.service';
 import { ExportRunner, RunEnd } from '../src/bulk-export/processor/export.runner';
 import { RotatingNdjsonWriter } from '../src/bulk-export/ndjson/rotating-ndjson.writer';
@@ -24,6 +23,7 @@ import {
 } from './support/export-helpers';
 import { paddedPatients } from './support/export-factories';
 import { checkpointsSaved, holdPageRead, recordRuns } from './support/export-spies';
+import { api } from './support/test-app';
 
 /** Counts the NDJSON chunks (a page each) every export writer is given. */
 function countWrites(): () => number {
@@ -95,7 +95,7 @@ describe('$export job lifecycle', () => {
         const statusPath = await kickOff(t.app, '/$export', { query: { _type: 'Patient' } });
         await held.reached;
         await twoPagesDurable;
-        const res = await request(t.app.getHttpServer()).get(statusPath);
+        const res = await api(t.app).get(statusPath);
 
         expect(res.status).toBe(202);
         const progress = res.headers['x-progress'];
@@ -144,7 +144,7 @@ describe('$export job lifecycle', () => {
 
         expect(writes()).toBe(2);
 
-        const cancel = await request(t.app.getHttpServer()).delete(statusPath);
+        const cancel = await api(t.app).delete(statusPath);
         held.release();
         expect(cancel.status).toBe(202);
         await Promise.all(runs);
@@ -153,10 +153,10 @@ describe('$export job lifecycle', () => {
         // and no page after it is read.
         expect(writes()).toBe(2);
         expect(held.calls()).toBe(3);
-        expectOperationOutcome(await request(t.app.getHttpServer()).get(statusPath), 404);
+        expectOperationOutcome(await api(t.app).get(statusPath), 404);
         const file = await downloadRaw(t.app, `http://x${statusPath}/Patient-1.ndjson`);
         expect(file.status).toBe(404);
-        expectOperationOutcome(await request(t.app.getHttpServer()).delete(statusPath), 404);
+        expectOperationOutcome(await api(t.app).delete(statusPath), 404);
         expect(await listBlobNames(location.container, location.prefix || undefined)).toEqual([]);
       },
     );
@@ -169,10 +169,10 @@ describe('$export job lifecycle', () => {
       const { location } = await jobRow(t.app, exportIdOf(statusPath));
       expect(await listBlobNames(location.container)).toEqual(['Patient-1.ndjson']);
 
-      expect((await request(t.app.getHttpServer()).delete(statusPath)).status).toBe(202);
+      expect((await api(t.app).delete(statusPath)).status).toBe(202);
 
       expect(await listBlobNames(location.container)).toEqual([]);
-      expectOperationOutcome(await request(t.app.getHttpServer()).get(statusPath), 404);
+      expectOperationOutcome(await api(t.app).get(statusPath), 404);
       expect((await downloadRaw(t.app, manifest.output[0].url)).status).toBe(404);
     });
 
@@ -206,11 +206,11 @@ describe('$export job lifecycle', () => {
         await completed.opened;
         return job;
       });
-      const cancel = await request(t.app.getHttpServer()).delete(statusPath);
+      const cancel = await api(t.app).delete(statusPath);
       await Promise.all(runs);
 
       expect(cancel.status).toBe(202);
-      expectOperationOutcome(await request(t.app.getHttpServer()).get(statusPath), 404);
+      expectOperationOutcome(await api(t.app).get(statusPath), 404);
       expect(await listBlobNames(location.container)).toEqual([]);
     });
 
@@ -230,12 +230,12 @@ describe('$export job lifecycle', () => {
       await started.opened;
       const { location } = await jobRow(t.app, exportIdOf(statusPath));
 
-      const cancel = await request(t.app.getHttpServer()).delete(statusPath);
+      const cancel = await api(t.app).delete(statusPath);
       gate.open();
       await run;
 
       expect(cancel.status).toBe(202);
-      expectOperationOutcome(await request(t.app.getHttpServer()).get(statusPath), 404);
+      expectOperationOutcome(await api(t.app).get(statusPath), 404);
       expect(await listBlobNames(location.container)).toEqual([]);
     });
   });
@@ -295,10 +295,10 @@ describe('$export when the storage service is down (STORAGE_MAX_TRIES=2)', () =>
 
     const statusPath = await kickOff(t.app, '/$export', { query: { _type: 'Patient' } });
     await eventually(
-      async () => (await request(t.app.getHttpServer()).get(statusPath)).status !== 202,
+      async () => (await api(t.app).get(statusPath)).status !== 202,
       'the export to end',
     );
-    const res = await request(t.app.getHttpServer()).get(statusPath);
+    const res = await api(t.app).get(statusPath);
 
     expectOperationOutcome(res, 500, {
       mentions: ['export storage was unavailable for longer than 0.6 s', '503 ServerBusy'],

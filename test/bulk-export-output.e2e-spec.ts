@@ -86,7 +86,8 @@ describe('$export output (Azure Blob Storage, proxied downloads)', () => {
     expect(manifest.request).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/\$export\?/);
     expect(new URL(manifest.request).pathname + new URL(manifest.request).search).toBe(path);
     expect(new Date(manifest.transactionTime).toISOString()).toBe(manifest.transactionTime);
-    expect(manifest.requiresAccessToken).toBe(false);
+    // The files are served by this server, behind the same bearer token as the export.
+    expect(manifest.requiresAccessToken).toBe(true);
     expect(manifest.error).toEqual([]);
     expect(manifest.deleted).toEqual([]);
   });

@@ -1,4 +1,3 @@
-import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { ExportCheckpoint } from '../src/bulk-export/job/export-job.entity';
 import { ExportLocation } from '../src/bulk-export/storage/export-sink';
@@ -19,6 +18,7 @@ import {
 import { holdPageRead, recordRuns, waitFor, within } from './support/export-spies';
 import { observation, patient } from './support/factories';
 import { killAllWorkers, spawnWorker, WorkerProcess } from './support/worker-process';
+import { api } from './support/test-app';
 
 /**
  * Worker settings that make a few thousand small resources span many keyset pages, many
@@ -259,7 +259,7 @@ describe('$export run fencing', () => {
       await runs[0];
 
       expect(await jobOutcome(exportId)).toEqual(finished);
-      const after = await request(t.app.getHttpServer()).get(statusPath);
+      const after = await api(t.app).get(statusPath);
       expect(after.status).toBe(200);
       const rows = await t.app
         .get(DataSource)

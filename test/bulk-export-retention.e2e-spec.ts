@@ -2,7 +2,6 @@ import { getQueueToken } from '@nestjs/bullmq';
 import { INestApplication, INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Queue, Worker } from 'bullmq';
-import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { ExportJobService } from '../src/bulk-export/job/export-job.service';
 import { EXPORT_MAINTENANCE_QUEUE } from '../src/bulk-export/retention/export-maintenance.queue';
@@ -34,6 +33,7 @@ import {
 import { paddedPatients } from './support/export-factories';
 import { unqueuedJob } from './support/export-jobs';
 import { holdPageRead, recordRuns } from './support/export-spies';
+import { api } from './support/test-app';
 
 /** The manifest as the status endpoint serves it, with the expiry in `extension`. */
 type ServedManifest = Manifest & { extension?: { expires?: string } };
@@ -114,10 +114,10 @@ function refuseDeletion(
 
 /** Asserts that an export is gone for clients: status, file and DELETE answer 404. */
 async function expectPurged(app: INestApplication, statusPath: string, fileUrl: string) {
-  const status = await request(app.getHttpServer()).get(statusPath);
+  const status = await api(app).get(statusPath);
   expectOperationOutcome(status, 404, { mentions: [exportIdOf(statusPath), 'expired'] });
   expect((await downloadRaw(app, fileUrl)).status).toBe(404);
-  expectOperationOutcome(await request(app.getHttpServer()).delete(statusPath), 404);
+  expectOperationOutcome(await api(app).delete(statusPath), 404);
 }
 
 describe('export retention: expiry and the purge rules (EXPORT_RETENTION_HOURS=1.5)', () => {
@@ -134,7 +134,7 @@ describe('export retention: expiry and the purge rules (EXPORT_RETENTION_HOURS=1
     const { finishedAt } = await jobRow(t.app, exportIdOf(statusPath));
     const expires = new Date(finishedAt!.getTime() + 1.5 * HOUR_MS);
 
-    const res = await request(t.app.getHttpServer()).get(statusPath);
+    const res = await api(t.app).get(statusPath);
 
     expect(res.status).toBe(200);
     expect(res.headers.expires).toBe(expires.toUTCString());
@@ -174,7 +174,7 @@ describe('export retention: expiry and the purge rules (EXPORT_RETENTION_HOURS=1
 
     expect((await jobRow(t.app, queuedId)).status).toBe('queued');
     expect(await filesIn(youngLocation)).toEqual([`${youngLocation.prefix}Patient-1.ndjson`]);
-    expect((await request(t.app.getHttpServer()).get(young.statusPath)).status).toBe(200);
+    expect((await api(t.app).get(young.statusPath)).status).toBe(200);
     expect((await downloadRaw(t.app, young.manifest.output[0].url)).status).toBe(200);
   });
 
@@ -265,7 +265,7 @@ describe('export retention: the scheduled purge (EXPORT_RETENTION_HOURS=0.0003, 
     const completedRow = await jobRow(t.app, exportIdOf(completed.statusPath));
     const cancelledRow = await jobRow(t.app, exportIdOf(cancelled.statusPath));
     expect(await filesIn(completedRow.location)).toHaveLength(1);
-    expect((await request(t.app.getHttpServer()).delete(cancelled.statusPath)).status).toBe(202);
+    expect((await api(t.app).delete(cancelled.statusPath)).status).toBe(202);
     // As if the cancel's own deletion had failed: the purge must remove what is left.
     await leaveFile(t.app, cancelledRow.location);
     const failed = await failedExport(t.app);

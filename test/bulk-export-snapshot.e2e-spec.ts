@@ -1,4 +1,3 @@
-import request from 'supertest';
 import { DataSource } from 'typeorm';
 import {
   ExportPageQuery,
@@ -21,6 +20,7 @@ import {
 } from './support/export-helpers';
 import { holdPageRead, within } from './support/export-spies';
 import { observation, patient } from './support/factories';
+import { api } from './support/test-app';
 
 interface Deferred<T> {
   promise: Promise<T>;
@@ -171,7 +171,7 @@ describe('$export snapshot: each resource once, as of transaction_time', () => {
   async function progressMatching(statusPath: string, pattern: RegExp): Promise<string> {
     const deadline = Date.now() + 20_000;
     for (;;) {
-      const res = await request(t.app.getHttpServer()).get(statusPath);
+      const res = await api(t.app).get(statusPath);
       expect(res.status).toBe(202);
       const progress = String(res.headers['x-progress']);
       if (pattern.test(progress)) return progress;
@@ -258,7 +258,7 @@ describe('$export snapshot: each resource once, as of transaction_time', () => {
 
     expect(await progressMatching(statusPath, /waiting/)).toMatch(/in-flight writes/);
     for (const read of pages) expect(read).not.toHaveBeenCalled();
-    expect((await request(t.app.getHttpServer()).get(statusPath)).status).toBe(202);
+    expect((await api(t.app).get(statusPath)).status).toBe(202);
 
     await write.commit();
     const first = await completed(statusPath);

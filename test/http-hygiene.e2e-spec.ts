@@ -2,7 +2,6 @@ import { INestApplication } from '@nestjs/common';
 import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
-import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { MAX_URI_LENGTH } from '../src/common/http-limits';
 import { FHIR_JSON } from '../src/common/fhir-content-types';
@@ -14,6 +13,7 @@ import {
 } from './support/export-helpers';
 import { exportQueue } from './support/export-jobs';
 import { patient } from './support/factories';
+import { api } from './support/test-app';
 
 async function resourceCount(app: INestApplication): Promise<number> {
   const [row] = await app
@@ -53,7 +53,7 @@ function parseRaw(text: string): {
 
 describe('HTTP hygiene: methods, limits and strict kick-off headers', () => {
   const t = useExportApp();
-  const http = () => request(t.app.getHttpServer());
+  const http = () => api(t.app);
 
   describe('HEAD on a kick-off', () => {
     it.each(['/$export', '/Patient/$export', '/Group/g1/$export'])(

@@ -4,6 +4,14 @@ import { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import createClient, { Client } from 'openapi-fetch';
 import type { components, paths } from './generated/openapi';
+import {
+  clientKey,
+  JWT_BEARER,
+  newClientId,
+  OPERATOR,
+  operatorAuth,
+  signAssertion,
+} from './support/auth-helpers';
 import { store } from './support/export-helpers';
 import { observation, patient } from './support/factories';
 import { useTestApp } from './support/test-app';
@@ -17,7 +25,7 @@ const STATUS_PATH = /^\/_operations\/export\/([^/]+)$/;
 const FILE_PATH = /^\/_operations\/export\/([^/]+)\/([^/]+)$/;
 
 describe('client generated from the OpenAPI document', () => {
-  const t = useTestApp({}, { reset: 'each' });
+  const t = useTestApp({ ADMIN_CREDENTIALS: OPERATOR }, { reset: 'each' });
   let baseUrl: string;
   let client: Client<paths>;
 
@@ -54,8 +62,39 @@ describe('client generated from the OpenAPI document', () => {
     await t.app.listen(0, '127.0.0.1');
     const { port } = (t.app.getHttpServer() as Server).address() as AddressInfo;
     baseUrl = `http://127.0.0.1:${port}`;
-    client = createClient<paths>({ baseUrl });
+    client = createClient<paths>({ baseUrl, headers: { Authorization: await accessToken() } });
   });
+
+  /**
+   * What a new backend client does, through the generated client too: the operator registers
+   * its public key, it finds the token endpoint and trades a signed assertion for a token.
+   */
+  async function accessToken(): Promise<string> {
+    const anonymous = createClient<paths>({ baseUrl });
+    const key = await clientKey('ES384');
+    const clientId = newClientId('openapi');
+    const registered = await anonymous.POST('/admin/clients', {
+      headers: { Authorization: operatorAuth },
+      body: { client_id: clientId, jwks: { keys: [key.publicJwk] }, scope: 'system/*.*' },
+    });
+    expect(registered.response.status).toBe(201);
+    const discovery = await anonymous.GET('/.well-known/smart-configuration');
+    const tokenUrl = (discovery.data as { token_endpoint: string }).token_endpoint;
+    expect(tokenUrl).toBe(`${baseUrl}/auth/token`);
+    const token = await anonymous.POST('/auth/token', {
+      body: {
+        grant_type: 'client_credentials',
+        client_assertion_type: JWT_BEARER,
+        client_assertion: await signAssertion({ clientId, key, aud: tokenUrl }),
+        scope: 'system/*.read',
+      },
+      bodySerializer: (body) => new URLSearchParams(body as Record<string, string>).toString(),
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    });
+    expect(token.response.status).toBe(200);
+    expect(token.data?.scope).toBe('system/*.read');
+    return `Bearer ${token.data?.access_token}`;
+  }
 
   it('kicks off by GET, polls to the manifest and downloads a file at its manifest URL', async () => {
     const [alice, bob] = await store(t.app, [patient(), patient()]);
@@ -70,7 +109,7 @@ describe('client generated from the OpenAPI document', () => {
     const manifest = await manifestOf(id);
     expect(manifest.request).toBe(kickoff.response.url);
     expect(Date.parse(manifest.transactionTime)).not.toBeNaN();
-    expect(manifest.requiresAccessToken).toBe(false);
+    expect(manifest.requiresAccessToken).toBe(true);
     expect(manifest.output.map((file) => [file.type, file.count])).toEqual([
       ['Observation', 1],
       ['Patient', 2],

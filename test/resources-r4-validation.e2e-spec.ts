@@ -1,4 +1,3 @@
-import request from 'supertest';
 import { DataSource } from 'typeorm';
 import {
   batch,
@@ -10,7 +9,7 @@ import {
   transaction,
   urnUuid,
 } from './support/factories';
-import { useTestApp } from './support/test-app';
+import { api, useTestApp } from './support/test-app';
 
 const FHIR_JSON = 'application/fhir+json';
 
@@ -32,7 +31,7 @@ function issuesOf(body: Outcome): Array<[code: string, expression: string | unde
 describe('FHIR REST: refusing resources that are not valid R4, writing nothing', () => {
   const t = useTestApp({ MAX_BODY_SIZE: '64kb' });
 
-  const http = () => request(t.app.getHttpServer());
+  const http = () => api(t.app);
   const post = (url: string, body: string, headers: Record<string, string> = {}) =>
     http().post(url).set('Content-Type', FHIR_JSON).set(headers).send(body);
   const put = (url: string, body: string) =>

@@ -1,7 +1,6 @@
-import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { newId, patient } from './support/factories';
-import { useTestApp } from './support/test-app';
+import { api, useTestApp } from './support/test-app';
 
 const FHIR_JSON = 'application/fhir+json';
 
@@ -20,7 +19,7 @@ function expectOutcome(body: Outcome, diagnostics: string | RegExp): void {
 describe('FHIR REST: refusing bad input with an OperationOutcome and writing nothing', () => {
   const t = useTestApp({ MAX_BODY_SIZE: '4kb' });
 
-  const http = () => request(t.app.getHttpServer());
+  const http = () => api(t.app);
   const rows = async (): Promise<number> => {
     const [row] = await t.app.get(DataSource).query('SELECT count(*)::int AS n FROM resource');
     return (row as { n: number }).n;
@@ -192,7 +191,7 @@ describe('FHIR REST: refusing bad input with an OperationOutcome and writing not
 describe('FHIR REST routes leave operation and infrastructure paths alone', () => {
   const t = useTestApp();
 
-  const http = () => request(t.app.getHttpServer());
+  const http = () => api(t.app);
   const notFromResourceRoutes = (body: Outcome | undefined) => {
     const diagnostics = body?.issue?.[0]?.diagnostics ?? '';
     expect(diagnostics).not.toMatch(/Unknown resource type|Invalid resource id|Content-Type/);

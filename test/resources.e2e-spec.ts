@@ -1,14 +1,14 @@
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { newId, observation, patient, TestResource } from './support/factories';
-import { useTestApp } from './support/test-app';
+import { api, useTestApp } from './support/test-app';
 
 const FHIR_JSON = 'application/fhir+json';
 
 describe('FHIR REST: create, read, update, delete, vread, history', () => {
   const t = useTestApp();
 
-  const http = () => request(t.app.getHttpServer());
+  const http = () => api(t.app);
   const post = (url: string, body: unknown) =>
     http().post(url).set('Content-Type', FHIR_JSON).send(JSON.stringify(body));
   const put = (url: string, body: unknown, headers: Record<string, string> = {}) =>
@@ -232,7 +232,7 @@ describe('FHIR REST with PUBLIC_BASE_URL', () => {
   const t = useTestApp({ PUBLIC_BASE_URL: 'https://public.example.com/fhir/' });
 
   it('builds Location from the configured base URL whatever the request says', async () => {
-    const res = await request(t.app.getHttpServer())
+    const res = await api(t.app)
       .post('/Patient')
       .set('Content-Type', 'application/json')
       .set('X-Forwarded-Host', 'other.example.org')

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import request from 'supertest';
 import { DataSource } from 'typeorm';
-import { useTestApp } from './support/test-app';
+import { api, useTestApp } from './support/test-app';
 
 const FHIR_JSON = 'application/fhir+json';
 
@@ -26,7 +25,7 @@ describe('FHIR search over the index (GET /{type}, POST /{type}/_search)', () =>
   const tagParam = `_tag=urn:test:run|${run}`;
   const id = (name: string): string => `${name}-${run}`;
 
-  const http = () => request(t.app.getHttpServer());
+  const http = () => api(t.app);
   const put = (resource: { resourceType: string; id: string; [k: string]: unknown }) =>
     http()
       .put(`/${resource.resourceType}/${resource.id}`)

@@ -37,7 +37,14 @@ const CLIENT = {
   required: ['client_id', 'scope'],
   properties: {
     client_id: { type: 'string' },
-    jwks: { type: 'object', description: 'Inline JWK Set of public keys (each with a kid)' },
+    jwks: {
+      type: 'object',
+      description: 'Inline JWK Set of public keys (each with a kid)',
+      required: ['keys'],
+      properties: {
+        keys: { type: 'array', items: { type: 'object', additionalProperties: true } },
+      },
+    },
     jwks_uri: { type: 'string', format: 'uri' },
     scope: { type: 'string', description: 'Space-separated system/ scopes the client may get' },
     containers: { type: 'array', items: { type: 'string' } },

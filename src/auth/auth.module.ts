@@ -1,5 +1,10 @@
 import { MiddlewareConsumer, Module, NestModule, RequestMethod } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { BearerTokenGuard } from './access/bearer-token.guard';
+import { AuditEventEntity } from './audit/audit-event.entity';
+import { AuditLog } from './audit/audit-log.service';
+import { AuditController } from './audit/audit.controller';
 import { TOKEN_PATH } from './auth-paths';
 import { AdminClientsController } from './clients/admin-clients.controller';
 import { AuthClientEntity } from './clients/auth-client.entity';
@@ -19,14 +24,21 @@ import { TokenVerifier } from './token/token-verifier.service';
 
 /**
  * SMART Backend Services authorization (API processes): discovery, the client registry and
- * its admin API, and the token endpoint. Exports {@link TokenVerifier} and
- * {@link ClientRegistry} for the access checks that build on it.
+ * its admin API, the token endpoint, and the global bearer-token guard in front of every
+ * other route.
  */
 @Module({
-  imports: [TypeOrmModule.forFeature([AuthClientEntity])],
-  controllers: [SmartConfigurationController, TokenController, AdminClientsController],
+  imports: [TypeOrmModule.forFeature([AuthClientEntity, AuditEventEntity])],
+  controllers: [
+    SmartConfigurationController,
+    TokenController,
+    AdminClientsController,
+    AuditController,
+  ],
   providers: [
+    { provide: APP_GUARD, useClass: BearerTokenGuard },
     ClientRegistry,
+    AuditLog,
     OperatorGuard,
     AuthCapabilities,
     ServerKeys,
@@ -37,7 +49,7 @@ import { TokenVerifier } from './token/token-verifier.service';
     TokenService,
     TokenVerifier,
   ],
-  exports: [TokenVerifier, ClientRegistry],
+  exports: [TokenVerifier, ClientRegistry, AuditLog],
 })
 export class AuthModule implements NestModule {
   configure(consumer: MiddlewareConsumer): void {

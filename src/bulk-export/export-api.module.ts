@@ -1,4 +1,5 @@
-import { Module } from '@nestjs/common';
+import { MiddlewareConsumer, Module, NestModule, RequestMethod } from '@nestjs/common';
+import { AuthModule } from '../auth/auth.module';
 import { ResourcesModule } from '../resources/resources.module';
 import { SearchParametersModule } from '../search/search-parameters.module';
 import { ExportKickoffController } from './controllers/export-kickoff.controller';
@@ -8,11 +9,23 @@ import { ExportCapabilities } from './export-capabilities.service';
 import { ExportJobsModule } from './export-jobs.module';
 import { ExportKickoffService } from './export-kickoff.service';
 import { ExportStatusService } from './export-status.service';
+import { ExportAuditMiddleware } from './export-audit.middleware';
+import { StatusPollLimiter } from './status-poll-limiter';
 
 /** HL7 Bulk Data `$export` over HTTP: kick-off, status, cancel and file download (role api). */
 @Module({
-  imports: [ExportJobsModule, ResourcesModule, SearchParametersModule],
+  imports: [AuthModule, ExportJobsModule, ResourcesModule, SearchParametersModule],
   controllers: [ExportKickoffController, ExportStatusController],
-  providers: [ExportKickoffService, ExportStatusService, ExportCancelService, ExportCapabilities],
+  providers: [
+    ExportKickoffService,
+    ExportStatusService,
+    ExportCancelService,
+    ExportCapabilities,
+    StatusPollLimiter,
+  ],
 })
-export class ExportApiModule {}
+export class ExportApiModule implements NestModule {
+  configure(consumer: MiddlewareConsumer): void {
+    consumer.apply(ExportAuditMiddleware).forRoutes({ path: '*path', method: RequestMethod.ALL });
+  }
+}

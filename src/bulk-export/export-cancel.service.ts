@@ -1,4 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { AccessPrincipal } from '../auth/access/principal';
 import { FhirErrorCode, FhirException } from '../common/fhir-exception';
 import { isExportId } from './export-id';
 import { ExportJobService } from './job/export-job.service';
@@ -14,8 +15,9 @@ export class ExportCancelService {
     private readonly sink: ExportSink,
   ) {}
 
-  async cancel(id: string): Promise<void> {
-    const job = isExportId(id) ? await this.jobs.cancel(id) : null;
+  /** Another client's job reads as unknown (404), so that its existence does not leak. */
+  async cancel(id: string, principal: AccessPrincipal): Promise<void> {
+    const job = isExportId(id) ? await this.jobs.cancel(id, principal.clientId) : null;
     if (!job) {
       throw new FhirException(
         FhirErrorCode.NotFound,

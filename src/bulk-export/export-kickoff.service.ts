@@ -1,8 +1,20 @@
 import { Injectable } from '@nestjs/common';
+import {
+  EXPORT_PERMISSIONS,
+  exportableTypes,
+  exportsEveryType,
+  requireContainer,
+  requirePermission,
+} from '../auth/access/access-policy';
+import { AccessPrincipal } from '../auth/access/principal';
 import { FhirException } from '../common/fhir-exception';
+import { FhirDefinitions } from '../fhir/fhir-definitions.service';
+import { PatientCompartment } from '../fhir/patient-compartment.service';
 import { ResourceRepository } from '../resources/resource.repository';
 import { ExportRequest } from './export-request';
 import { ExportJobService } from './job/export-job.service';
+
+const PROVENANCE = 'Provenance';
 
 /** Bulk Data IG "Bulk Data Kick-off Request": starts (or joins) an export job. */
 @Injectable()
@@ -10,13 +22,62 @@ export class ExportKickoffService {
   constructor(
     private readonly jobs: ExportJobService,
     private readonly resources: ResourceRepository,
+    private readonly definitions: FhirDefinitions,
+    private readonly compartment: PatientCompartment,
   ) {}
 
-  /** Returns the id of the new job, or of the identical job of the same client still running. */
-  async kickOff(request: ExportRequest, requestUrl: string, owner: string): Promise<string> {
-    if (request.level === 'group') await this.assertGroupExists(request.groupId ?? '');
-    const { id } = await this.jobs.kickOff({ request, requestUrl, owner });
-    return id;
+  /**
+   * Returns the id of the new job, or of the identical job of the same client still running,
+   * and the request as it runs (narrowed to the types the client may read).
+   */
+  async kickOff(
+    request: ExportRequest,
+    requestUrl: string,
+    principal: AccessPrincipal,
+  ): Promise<{ id: string; request: ExportRequest }> {
+    const authorized = this.authorize(request, principal);
+    if (authorized.level === 'group') await this.assertGroupExists(authorized.groupId ?? '');
+    const { id } = await this.jobs.kickOff({
+      request: authorized,
+      requestUrl,
+      owner: principal.clientId,
+      maxConcurrent: principal.maxConcurrentExports,
+    });
+    return { id, request: authorized };
+  }
+
+  /**
+   * Bulk Data IG, "Authorization": what a client names (`_type`, `_typeFilter`, the Provenance
+   * of `includeAssociatedData`, `_container`) must be within its scopes and registration, or
+   * the kick-off is refused (403); without `_type` the export narrows to the types its scopes
+   * permit and says so in the manifest's error files.
+   */
+  private authorize(request: ExportRequest, principal: AccessPrincipal): ExportRequest {
+    if (request.types) requirePermission(principal, request.types, EXPORT_PERMISSIONS, ['_type']);
+    const filtered = [...new Set(request.typeFilters.map((f) => f.type))];
+    requirePermission(principal, filtered, EXPORT_PERMISSIONS, ['_typeFilter']);
+    if (request.includeAssociatedData?.length) {
+      requirePermission(principal, [PROVENANCE], EXPORT_PERMISSIONS, ['includeAssociatedData']);
+    }
+    if (request.container !== undefined) requireContainer(principal, request.container);
+    if (request.types || exportsEveryType(principal)) return request;
+
+    const covered =
+      request.level === 'system'
+        ? this.definitions.resourceTypes
+        : this.compartment.compartmentTypes;
+    const permitted = exportableTypes(principal, covered);
+    // No type at all: refused like a `_type` outside the scopes, not an empty export.
+    if (permitted.length === 0) requirePermission(principal, covered, EXPORT_PERMISSIONS);
+    return {
+      ...request,
+      types: [...permitted].sort(),
+      warnings: [
+        ...request.warnings,
+        `The access token's scopes permit ${permitted.length} of the ${covered.length} resource ` +
+          `types a ${request.level}-level export covers; only those were exported`,
+      ],
+    };
   }
 
   private async assertGroupExists(groupId: string): Promise<void> {

@@ -1,4 +1,6 @@
 import { Injectable } from '@nestjs/common';
+import { EXPORT_PERMISSIONS, ownsExport, requirePermission } from '../auth/access/access-policy';
+import { AccessPrincipal } from '../auth/access/principal';
 import { AppConfig } from '../config/app-config';
 import { FhirErrorCode, FhirException } from '../common/fhir-exception';
 import { operationOutcome, OperationOutcome } from '../common/operation-outcome';
@@ -27,8 +29,8 @@ export class ExportStatusService {
     private readonly config: AppConfig,
   ) {}
 
-  async status(id: string, baseUrl: string): Promise<ExportStatusView> {
-    const job = await this.visibleJob(id);
+  async status(id: string, baseUrl: string, principal: AccessPrincipal): Promise<ExportStatusView> {
+    const job = await this.visibleJob(id, principal);
     switch (job.status) {
       case 'queued':
       case 'running':
@@ -50,24 +52,33 @@ export class ExportStatusService {
     }
   }
 
-  /** Streams one output file of a completed job. */
-  async file(id: string, fileName: string): Promise<NodeJS.ReadableStream> {
-    const job = await this.visibleJob(id);
-    const files = [...(job.manifest?.output ?? []), ...(job.manifest?.error ?? [])];
-    if (
-      job.status !== 'completed' ||
-      !FILE_NAME.test(fileName) ||
-      !files.some((f) => f.name === fileName)
-    ) {
+  /**
+   * Streams one file of a completed job, with its type. An output file needs a token whose
+   * scopes still cover its type (403 otherwise); the error files are the job's own.
+   */
+  async file(
+    id: string,
+    fileName: string,
+    principal: AccessPrincipal,
+  ): Promise<{ type: string; stream: NodeJS.ReadableStream }> {
+    const job = await this.visibleJob(id, principal);
+    const output = job.manifest?.output.find((f) => f.name === fileName);
+    const error = job.manifest?.error.find((f) => f.name === fileName);
+    const file = output ?? error;
+    if (job.status !== 'completed' || !FILE_NAME.test(fileName) || !file) {
       throw FhirException.notFound(`Export ${id} has no file ${fileName}`);
     }
-    return this.sink.read(job.location, fileName);
+    if (output) requirePermission(principal, [output.type], EXPORT_PERMISSIONS);
+    return { type: file.type, stream: await this.sink.read(job.location, fileName) };
   }
 
-  private async visibleJob(id: string): Promise<ExportJobEntity> {
+  /** The job, if it exists, is not cancelled and is the principal's; 404 otherwise. */
+  private async visibleJob(id: string, principal: AccessPrincipal): Promise<ExportJobEntity> {
     if (!isExportId(id)) throw notFound(id);
     const job = await this.jobs.find(id);
-    if (!job || job.status === 'cancelled') throw notFound(id);
+    if (!job || job.status === 'cancelled' || !ownsExport(principal, job.owner)) {
+      throw notFound(id);
+    }
     return job;
   }
 
@@ -87,9 +98,8 @@ export class ExportStatusService {
     return {
       transactionTime: job.transactionTime.toISOString(),
       request: job.requestUrl,
-      // The server has no authorization yet, so its file URLs need no token either; with SMART
-      // Backend Services this becomes `!sas`.
-      requiresAccessToken: false,
+      // SAS links carry their own authorization; our own file URLs need the bearer token.
+      requiresAccessToken: this.config.AUTH_REQUIRED && !sas,
       output: await Promise.all(output.map(entry)),
       error: await Promise.all(error.map(entry)),
       deleted: [],

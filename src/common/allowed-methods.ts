@@ -23,6 +23,11 @@ export function ClaimsPaths(claim: RouteClaim): MethodDecorator {
   return SetMetadata(ROUTE_CLAIM, claim);
 }
 
+/** The claim a handler declared with {@link ClaimsPaths}, if any. */
+export function routeClaimOf(handler: unknown): RouteClaim | undefined {
+  return metadata<RouteClaim>(ROUTE_CLAIM, handler);
+}
+
 /**
  * Marks a GET handler with side effects (an `$export` kick-off): HEAD, which Express would
  * route to it, answers 405 instead, since a HEAD must not start anything (RFC 9110, 9.3.2).

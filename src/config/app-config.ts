@@ -288,6 +288,25 @@ export class AppConfig {
   @IsBoolean()
   AUTH_ALLOW_LOOPBACK_JWKS = false;
 
+  /**
+   * Whether every FHIR, search and export call needs a bearer token (SMART Backend Services).
+   * `false` is for local experiments only: every caller acts with full access, the server warns
+   * at start and the CapabilityStatement says so.
+   */
+  @Transform(toBoolean)
+  @IsBoolean()
+  AUTH_REQUIRED = true;
+
+  /**
+   * Status polls one client may make of one export per second (twice that in a burst); beyond
+   * it a poll answers 429 with Retry-After. A client honouring Retry-After polls far less.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  EXPORT_STATUS_POLLS_PER_SECOND = 20;
+
   /** How long fetching a client's JWKS URL may take before the token request fails. */
   @Transform(toInt)
   @IsInt()

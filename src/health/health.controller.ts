@@ -1,11 +1,13 @@
 import { Controller, Get, ServiceUnavailableException } from '@nestjs/common';
 import { HealthCheck, HealthCheckResult, HealthCheckService } from '@nestjs/terminus';
 import { FhirErrorCode, FhirException } from '../common/fhir-exception';
+import { Public } from '../common/public-route';
 import { ReadinessService } from './readiness.service';
 import { ApiLiveness, ApiReadiness } from '../openapi/health-api.decorators';
 
 /** Liveness and readiness probes (Kubernetes style: live = process up, ready = dependencies up). */
 @Controller('health')
+@Public()
 export class HealthController {
   constructor(
     private readonly health: HealthCheckService,

@@ -1,6 +1,7 @@
 import { Controller, Get, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { baseUrlOf } from '../common/base-url';
+import { Public } from '../common/public-route';
 import { AppConfig } from '../config/app-config';
 import { sendFhirResponse } from '../common/fhir-response';
 import { CapabilityStatementService } from './capability-statement.service';
@@ -8,6 +9,7 @@ import { ApiFhirCapabilities } from '../openapi/fhir-api.decorators';
 
 /** The capabilities interaction: `GET [base]/metadata` (https://hl7.org/fhir/R4/http.html#capabilities). */
 @Controller('metadata')
+@Public()
 export class MetadataController {
   constructor(
     private readonly capabilities: CapabilityStatementService,

@@ -1,6 +1,7 @@
 import { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { BULK_DATA_TAG } from './openapi-tags';
+import { BEARER_SCHEME, OPERATOR_SCHEME } from './openapi-security';
 import { RESOURCE_SCHEMA, RESOURCE_SCHEMA_NAME } from './fhir-api.decorators';
 import { ExportManifestDto, OperationOutcomeDto, ParametersDto } from './schemas.dto';
 
@@ -16,6 +17,20 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
         '(kick-off, status polling, cancel, output files).',
     )
     .setVersion('1')
+    .addBearerAuth(
+      {
+        type: 'http',
+        scheme: 'bearer',
+        bearerFormat: 'JWT',
+        description:
+          'An access token from the token endpoint (SMART Backend Services; see /.well-known/smart-configuration)',
+      },
+      BEARER_SCHEME,
+    )
+    .addBasicAuth(
+      { type: 'http', scheme: 'basic', description: 'Operator credentials (ADMIN_CREDENTIALS)' },
+      OPERATOR_SCHEME,
+    )
     .addTag(BULK_DATA_TAG, 'HL7 FHIR Bulk Data Access: asynchronous $export of NDJSON files.', {
       url: 'https://hl7.org/fhir/uv/bulkdata/export.html',
     })

@@ -1,5 +1,8 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
+import { requirePermission } from '../auth/access/access-policy';
+import { AccessPrincipal } from '../auth/access/principal';
+import type { Permission } from '../auth/scopes';
 import { internalError } from '../common/internal-error';
 import { FhirErrorCode, FhirException } from '../common/fhir-exception';
 import { httpStatusOf } from '../common/fhir-exception.filter';
@@ -74,6 +77,30 @@ const isWrite = (plan: PlannedEntry): plan is PlannedPost | PlannedPut =>
  * conditional references are understood for a single `identifier` search, which is what
  * Synthea and similar loaders send; other searches are refused until the search index exists.
  */
+/** A batch or transaction request, and who makes it. */
+export interface BundleContext extends RestContext {
+  principal: AccessPrincipal;
+}
+
+/** What an entry needs the token to permit on its type (SMART v2 letters). */
+function entryPermissions(plan: PlannedEntry): Permission[] {
+  switch (plan.method) {
+    case 'POST':
+      // A conditional create searches first.
+      return plan.ifNoneExist ? ['c', 's'] : ['c'];
+    case 'PUT':
+      return ['u'];
+    case 'DELETE':
+      return ['d'];
+    case 'GET':
+      return ['r'];
+  }
+}
+
+function authorize(principal: AccessPrincipal, plan: PlannedEntry): void {
+  requirePermission(principal, [plan.type], entryPermissions(plan));
+}
+
 @Injectable()
 export class BundleService {
   private readonly logger = new Logger(BundleService.name);
@@ -90,16 +117,20 @@ export class BundleService {
    * with all of them (e.g. `Bundle.entry[3].resource.birthDate`); in a batch, problems fail
    * only their entry, and problems outside the entries the whole request.
    */
-  async process(body: unknown, context: RestContext): Promise<FhirResponse> {
+  async process(body: unknown, context: BundleContext): Promise<FhirResponse> {
     const bundle = this.checkBundle(body);
     const entries = bundle.entry ?? [];
     // urn:uuid: references are the transaction's to resolve (and a batch's to refuse) below.
     const options = { allowUrnReferences: true };
     if (bundle.type === 'transaction') {
       const plans = this.planTransaction(entries, context.baseUrl);
+      // All or nothing: an entry the token does not cover refuses the whole transaction.
+      for (const plan of plans) atEntry(plan.index, () => authorize(context.principal, plan));
       const issues = this.validator.validate(body, options);
       if (issues.length > 0) throw new FhirIssuesException(FhirErrorCode.BadRequest, issues);
-      const results = await this.repository.inTransaction((session) => this.run(session, plans));
+      const results = await this.repository.inTransaction((session) =>
+        this.run(session, plans, context.principal),
+      );
       return this.responseBundle('transaction-response', results, context);
     }
     // Each entry on its own, so that the cap on reported issues never lets one through.
@@ -113,11 +144,12 @@ export class BundleService {
     for (const [index, entry] of entries.entries()) {
       try {
         const plan = this.plan(entry, index, context.baseUrl);
+        authorize(context.principal, plan);
         const path = `Bundle.entry[${index}]`;
         const issues = this.validator.validateElement(entry, 'Bundle.entry', path, options);
         if (issues.length > 0) throw new FhirIssuesException(FhirErrorCode.BadRequest, issues);
         const [result] = await this.repository.inTransaction((session) =>
-          this.run(session, [plan]),
+          this.run(session, [plan], context.principal),
         );
         results.push(result);
       } catch (error) {
@@ -294,7 +326,11 @@ export class BundleService {
    * fullUrl and conditional reference is resolved and rewritten, then the entries run in FHIR
    * order. Results line up with `plans`.
    */
-  private async run(session: ResourceSession, plans: PlannedEntry[]): Promise<EntryResult[]> {
+  private async run(
+    session: ResourceSession,
+    plans: PlannedEntry[],
+    principal: AccessPrincipal,
+  ): Promise<EntryResult[]> {
     const matched = new Map<PlannedEntry, StoredResource>();
     for (const plan of plans) {
       if (plan.method !== 'POST' || !plan.ifNoneExist) continue;
@@ -319,7 +355,7 @@ export class BundleService {
       for (const reference of conditional) {
         if (targets.has(reference)) continue;
         const target = await atEntryAsync(plan.index, () =>
-          this.resolveConditionalReference(session, reference, plans, idOf),
+          this.resolveConditionalReference(session, reference, plans, idOf, principal),
         );
         targets.set(reference, target);
       }
@@ -363,9 +399,12 @@ export class BundleService {
     reference: string,
     plans: PlannedEntry[],
     idOf: (plan: PlannedPost | PlannedPut) => string,
+    principal: AccessPrincipal,
   ): Promise<string> {
     const { type, query } = splitConditionalReference(reference)!;
     this.resources.checkType(type);
+    // Resolving searches the type: without search on it, whether a match exists must not leak.
+    requirePermission(principal, [type], ['s']);
     const condition = parseIdentifierCondition(query, 'Conditional reference');
     const inBundle = new Set(
       plans

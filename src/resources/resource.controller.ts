@@ -1,5 +1,6 @@
 import { Controller, Delete, Get, Next, Param, Post, Put, Req, Res } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
+import { ApiBearerToken, RequirePermission } from '../auth/access/access.decorators';
 import { ClaimsPaths } from '../common/allowed-methods';
 import { baseUrlOf } from '../common/base-url';
 import { AppConfig } from '../config/app-config';
@@ -36,6 +37,7 @@ const RESOURCE_PATHS = ClaimsPaths(({ type, id }) => isResourceRoute(type ?? '',
 
 /** The FHIR RESTful instance interactions and create (https://hl7.org/fhir/R4/http.html). */
 @Controller()
+@ApiBearerToken()
 export class ResourceController {
   constructor(
     private readonly resources: ResourceService,
@@ -45,6 +47,7 @@ export class ResourceController {
   /** FHIR create: `POST [base]/[type]`, conditional with If-None-Exist. */
   @Post(':type')
   @RESOURCE_PATHS
+  @RequirePermission('c')
   @ApiFhirCreate()
   async create(
     @Param('type') type: string,
@@ -61,6 +64,7 @@ export class ResourceController {
   /** FHIR read: `GET [base]/[type]/[id]`. */
   @Get(':type/:id')
   @RESOURCE_PATHS
+  @RequirePermission('r')
   @ApiFhirRead()
   async read(
     @Param('type') type: string,
@@ -75,6 +79,7 @@ export class ResourceController {
   /** FHIR update (and update-as-create): `PUT [base]/[type]/[id]`, optional If-Match. */
   @Put(':type/:id')
   @RESOURCE_PATHS
+  @RequirePermission('u')
   @ApiFhirUpdate()
   async update(
     @Param('type') type: string,
@@ -92,6 +97,7 @@ export class ResourceController {
   /** FHIR delete: `DELETE [base]/[type]/[id]`, optional If-Match. */
   @Delete(':type/:id')
   @RESOURCE_PATHS
+  @RequirePermission('d')
   @ApiFhirDelete()
   async delete(
     @Param('type') type: string,
@@ -108,6 +114,7 @@ export class ResourceController {
   /** FHIR instance history: `GET [base]/[type]/[id]/_history`. */
   @Get(':type/:id/_history')
   @RESOURCE_PATHS
+  @RequirePermission('r')
   @ApiFhirHistory()
   async history(
     @Param('type') type: string,
@@ -123,6 +130,7 @@ export class ResourceController {
   /** FHIR vread: `GET [base]/[type]/[id]/_history/[vid]`. */
   @Get(':type/:id/_history/:vid')
   @RESOURCE_PATHS
+  @RequirePermission('r')
   @ApiFhirVread()
   async vread(
     @Param('type') type: string,

@@ -2,6 +2,7 @@ import { Controller, Get, HttpCode, Next, Param, Post, Req, Res } from '@nestjs/
 import { ApiTags } from '@nestjs/swagger';
 import { ApiFhirSearch, ApiFhirSearchForm } from '../openapi/fhir-api.decorators';
 import type { NextFunction, Request, Response } from 'express';
+import { ApiBearerToken, RequirePermission } from '../auth/access/access.decorators';
 import { ClaimsPaths } from '../common/allowed-methods';
 import { baseUrlOf } from '../common/base-url';
 import { FhirErrorCode, FhirException } from '../common/fhir-exception';
@@ -60,6 +61,7 @@ async function formBody(req: Request): Promise<string> {
 /** FHIR type-level search, GET and POST forms (https://hl7.org/fhir/R4/http.html#search). */
 @ApiTags('Search')
 @Controller()
+@ApiBearerToken()
 export class SearchController {
   constructor(
     private readonly searches: SearchService,
@@ -69,6 +71,7 @@ export class SearchController {
   /** `GET [base]/[type]?params` */
   @Get(':type')
   @TYPE_PATHS
+  @RequirePermission('s')
   @ApiFhirSearch()
   async search(
     @Param('type') type: string,
@@ -85,6 +88,7 @@ export class SearchController {
   @Post(':type/_search')
   @TYPE_PATHS
   @HttpCode(200)
+  @RequirePermission('s')
   @ApiFhirSearchForm()
   async searchForm(
     @Param('type') type: string,

@@ -16,6 +16,7 @@ import {
   startPrivatePostgres,
   startPrivateRedis,
 } from '../support/private-services';
+import { api } from '../support/test-app';
 
 /**
  * Outages of PostgreSQL and Redis while the app runs: requests answer 503 with Retry-After and
@@ -71,7 +72,7 @@ describe('dependency outages', () => {
     await Promise.all([pg?.destroy(), redis?.destroy()]);
   });
 
-  const http = () => request(t.app.getHttpServer());
+  const http = () => api(t.app);
 
   /** A 503 that tells the client to come back, and tells it nothing else. */
   function expectUnavailable(res: request.Response): void {

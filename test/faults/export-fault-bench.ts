@@ -27,6 +27,7 @@ import {
 import { FaultyStorage, startFaultyStorage } from '../support/storage-fault-proxy';
 import { killAllWorkers, spawnWorker, WorkerProcess } from '../support/worker-process';
 import { waitFor } from '../support/export-spies';
+import { api } from '../support/test-app';
 
 /*
  * What the export fault matrix shares: a private PostgreSQL, Redis and Azurite (behind a fault
@@ -277,7 +278,7 @@ export async function finish(
   const deadline = Date.now() + timeoutMs;
   let progress: unknown;
   for (;;) {
-    const res = await request(b.app.getHttpServer()).get(statusPath);
+    const res = await api(b.app).get(statusPath);
     // 503: the API cannot read the job while PostgreSQL is down; the client comes back.
     if (res.status !== 202 && res.status !== 503) return res;
     progress = res.headers['x-progress'] ?? progress;
@@ -303,7 +304,7 @@ export function watchProgress(
   let running = true;
   const loop = (async () => {
     while (running) {
-      const res = await request(b.app.getHttpServer())
+      const res = await api(b.app)
         .get(statusPath)
         .catch(() => undefined);
       const value = res?.headers['x-progress'];

@@ -22,6 +22,7 @@ import {
   watchProgress,
   WORKER_ENV,
 } from './export-fault-bench';
+import { api, bearerOf } from '../support/test-app';
 
 /**
  * The fault matrix of $export (issue 11, item 5): worker processes killed, stopped and signalled,
@@ -230,7 +231,7 @@ describe('$export under faults', () => {
         answered,
         ...outcomeOf(completed),
       });
-      const again = await request(b.app.getHttpServer()).get(statusPath);
+      const again = await api(b.app).get(statusPath);
       expect(withoutOrigins(again.body as Manifest)).toEqual(withoutOrigins(res.body as Manifest));
       await expectExactExport(b, again, exportId);
     }, 90_000);
@@ -422,7 +423,10 @@ describe('$export under faults', () => {
       const env = { ...b.serviceEnv(), DEPENDENCY_TIMEOUT_MS: '3000' };
       const first = spawnApi(port, env);
       await first.ready;
-      const kickoff = await request(first.url).get(EXPORT_PATH).set(KICKOFF_HEADERS);
+      const kickoff = await request(first.url)
+        .get(EXPORT_PATH)
+        .set(KICKOFF_HEADERS)
+        .set('Authorization', bearerOf(b.app));
       expect(kickoff.status).toBe(202);
       const statusUrl = kickoff.headers['content-location'];
       await first.kill();
@@ -431,16 +435,18 @@ describe('$export under faults', () => {
       const second = spawnApi(port, env);
       await second.ready;
       const api = request(second.url);
+      const bearer = bearerOf(b.app);
       const deadline = Date.now() + 45_000;
-      let res = await api.get(pathOf(statusUrl));
+      let res = await api.get(pathOf(statusUrl)).set('Authorization', bearer);
       while (res.status === 202 && Date.now() < deadline) {
         await sleep(100);
-        res = await api.get(pathOf(statusUrl));
+        res = await api.get(pathOf(statusUrl)).set('Authorization', bearer);
       }
       // Downloads go through the restarted API too, at the URLs its manifest names.
       const read = async (url: string) => {
         const file = await api
           .get(pathOf(url))
+          .set('Authorization', bearer)
           .buffer(true)
           .parse((response, done) => {
             const chunks: Buffer[] = [];
@@ -471,6 +477,7 @@ describe('$export under faults', () => {
       const read = async (server: Parameters<typeof request>[0], path: string) => {
         const res = await request(server)
           .get(path)
+          .set('Authorization', bearerOf(b.app))
           .buffer(true)
           .parse((response, end) => {
             const chunks: Buffer[] = [];

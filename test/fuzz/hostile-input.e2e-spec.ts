@@ -12,6 +12,7 @@ import {
   runs,
   searchQueries,
 } from './hostile-arbitraries';
+import { api } from '../support/test-app';
 
 /**
  * Property-based hostile input (issue 12, item 3): generated kick-off query strings and
@@ -55,7 +56,7 @@ describe('hostile input (property-based)', () => {
     return res;
   }
 
-  const server = () => request(t.app.getHttpServer());
+  const server = () => api(t.app);
   /** Generous: the cases run in well under a minute each; shrinking a failure takes longer. */
   const TIMEOUT = 300_000;
 

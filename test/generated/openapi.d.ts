@@ -124,6 +124,23 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/admin/audit': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Audit log of tokens issued or refused and export calls, newest first (operators only) */
+    get: operations['listAuditEvents'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/': {
     parameters: {
       query?: never;
@@ -713,7 +730,11 @@ export interface operations {
           'application/json': {
             client_id: string;
             /** @description Inline JWK Set of public keys (each with a kid) */
-            jwks?: Record<string, never>;
+            jwks?: {
+              keys: {
+                [key: string]: unknown;
+              }[];
+            };
             /** Format: uri */
             jwks_uri?: string;
             /** @description Space-separated system/ scopes the client may get */
@@ -750,7 +771,11 @@ export interface operations {
         'application/json': {
           client_id: string;
           /** @description Inline JWK Set of public keys (each with a kid) */
-          jwks?: Record<string, never>;
+          jwks?: {
+            keys: {
+              [key: string]: unknown;
+            }[];
+          };
           /** Format: uri */
           jwks_uri?: string;
           /** @description Space-separated system/ scopes the client may get */
@@ -776,7 +801,11 @@ export interface operations {
           'application/json': {
             client_id: string;
             /** @description Inline JWK Set of public keys (each with a kid) */
-            jwks?: Record<string, never>;
+            jwks?: {
+              keys: {
+                [key: string]: unknown;
+              }[];
+            };
             /** Format: uri */
             jwks_uri?: string;
             /** @description Space-separated system/ scopes the client may get */
@@ -868,6 +897,85 @@ export interface operations {
       };
       /** @description No active client of that id. */
       404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+    };
+  };
+  listAuditEvents: {
+    parameters: {
+      query?: {
+        client_id?: string;
+        action?:
+          | 'token.issued'
+          | 'token.refused'
+          | 'export.kickoff'
+          | 'export.status'
+          | 'export.cancel'
+          | 'export.download';
+        export_id?: string;
+        /** @description Events at or after this instant */
+        since?: string;
+        /** @description Events older than this id (the `next` link sets it) */
+        before?: string;
+        _count?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description A page of events; `next` is there when the page is full. */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            events: {
+              /** @description Increasing; the paging cursor */
+              id: string;
+              /** Format: date-time */
+              at: string;
+              /** @enum {string} */
+              action:
+                | 'token.issued'
+                | 'token.refused'
+                | 'export.kickoff'
+                | 'export.status'
+                | 'export.cancel'
+                | 'export.download';
+              client_id: string | null;
+              /** Format: uuid */
+              export_id: string | null;
+              types: string[] | null;
+              /** @description The HTTP status answered */
+              outcome: number;
+              detail?: string | null;
+              remote_address?: string | null;
+            }[];
+            /** Format: uri */
+            next?: string;
+          };
+        };
+      };
+      /** @description A query parameter is invalid. */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            /** @enum {string} */
+            resourceType: 'OperationOutcome';
+          };
+        };
+      };
+      /** @description Operator credentials (HTTP Basic) required. */
+      401: {
         headers: {
           [name: string]: unknown;
         };

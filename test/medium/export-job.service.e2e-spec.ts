@@ -30,6 +30,11 @@ describe('ExportJobService (medium: real PostgreSQL and Redis, no worker)', () =
     jobs = t.app.get(ExportJobService);
   });
 
+  /** Cancels as the job's own client would. */
+  async function cancel(id: string) {
+    return jobs.cancel(id, (await jobRow(t.app, id).catch(() => undefined))?.owner ?? '');
+  }
+
   /** A job that `claim` has made running; returns its id and the run id of the claim. */
   async function runningJob(): Promise<{ id: string; runId: string }> {
     const id = await kickOffJob(t.app);
@@ -91,7 +96,7 @@ describe('ExportJobService (medium: real PostgreSQL and Redis, no worker)', () =
         (id: string, runId: string) => jobs.complete(id, runId, { ...MANIFEST, error: [] }),
       ],
       ['failed', (id: string, runId: string) => jobs.fail(id, OUTCOME, runId)],
-      ['cancelled', (id: string) => jobs.cancel(id)],
+      ['cancelled', (id: string) => cancel(id)],
     ])('claims nothing once the job is %s, and leaves its row alone', async (status, end) => {
       const { id, runId } = await runningJob();
       await end(id, runId);
@@ -175,7 +180,7 @@ describe('ExportJobService (medium: real PostgreSQL and Redis, no worker)', () =
     it('cancels a running job: returns it as it was, and its run may no longer checkpoint, fail or complete', async () => {
       const { id, runId } = await runningJob();
 
-      const before = await jobs.cancel(id);
+      const before = await cancel(id);
 
       expect(before?.status).toBe('running');
       const cancelled = await jobRow(t.app, id);
@@ -193,7 +198,7 @@ describe('ExportJobService (medium: real PostgreSQL and Redis, no worker)', () =
       const id = await kickOffJob(t.app);
       expect(await exportQueue(t.app).getJobState(id)).toBe('waiting');
 
-      await jobs.cancel(id);
+      await cancel(id);
 
       expect(await exportQueue(t.app).getJob(id)).toBeUndefined();
     });
@@ -203,17 +208,25 @@ describe('ExportJobService (medium: real PostgreSQL and Redis, no worker)', () =
       await jobs.complete(id, runId, { ...MANIFEST, error: [] });
       const { finishedAt } = await jobRow(t.app, id);
 
-      expect((await jobs.cancel(id))?.status).toBe('completed');
+      expect((await cancel(id))?.status).toBe('completed');
 
       expect(await jobRow(t.app, id)).toMatchObject({ status: 'cancelled', finishedAt });
     });
 
+    it("answers null for another client's job and leaves it running", async () => {
+      const id = await kickOffJob(t.app);
+
+      expect(await jobs.cancel(id, 'some-other-client')).toBeNull();
+
+      expect((await jobRow(t.app, id)).status).toBe('queued');
+    });
+
     it('answers null for a job already cancelled and for an unknown id', async () => {
       const id = await kickOffJob(t.app);
-      expect(await jobs.cancel(id)).not.toBeNull();
+      expect(await cancel(id)).not.toBeNull();
 
-      expect(await jobs.cancel(id)).toBeNull();
-      expect(await jobs.cancel(randomUUID())).toBeNull();
+      expect(await cancel(id)).toBeNull();
+      expect(await cancel(randomUUID())).toBeNull();
     });
   });
 
@@ -230,7 +243,7 @@ describe('ExportJobService (medium: real PostgreSQL and Redis, no worker)', () =
       const failed = await kickOffJob(t.app);
       await jobs.fail(failed, OUTCOME);
       const cancelled = await kickOffJob(t.app);
-      await jobs.cancel(cancelled);
+      await cancel(cancelled);
       // Every entry but the waiting job's is gone, as after a Redis flush or an API process that
       // died between the insert and the add.
       for (const id of [lostQueued, lostRunning, completed.id, failed]) await queue.remove(id);

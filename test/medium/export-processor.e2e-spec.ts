@@ -1,5 +1,4 @@
 import { Job } from 'bullmq';
-import request from 'supertest';
 import { operationOutcome } from '../../src/common/operation-outcome';
 import { ExportQueuePayload } from '../../src/bulk-export/export-queue';
 import { ExportJobService } from '../../src/bulk-export/job/export-job.service';
@@ -12,6 +11,7 @@ import {
   useExportApp,
 } from '../support/export-helpers';
 import { exportQueue, kickOffJob, unqueuedJob } from '../support/export-jobs';
+import { api, testClientId } from '../support/test-app';
 
 const STALLED = 'job stalled more than allowable limit';
 
@@ -21,7 +21,8 @@ describe('ExportProcessor.onFailed (medium: the BullMQ worker against real Postg
   it('marks a job the queue gave up on as failed, with an OperationOutcome the status URL serves as 500, not as `transient` (which would tell the client to keep polling)', async () => {
     // An error that escapes the runner, as BullMQ's own give-up after too many stalls does.
     jest.spyOn(t.app.get(ExportRunner), 'run').mockRejectedValue(new Error(STALLED));
-    const id = await kickOffJob(t.app, { types: ['Patient'] });
+    // The test client's own, so that the status URL shows it to the test client.
+    const id = await kickOffJob(t.app, { types: ['Patient'] }, { owner: testClientId(t.app) });
 
     await eventually(async () => (await jobRow(t.app, id)).status === 'failed', 'the job to fail');
 
@@ -31,7 +32,7 @@ describe('ExportProcessor.onFailed (medium: the BullMQ worker against real Postg
       issue: [{ severity: 'error', code: 'exception', diagnostics: expect.any(String) }],
     });
     expect(row.finishedAt).toBeInstanceOf(Date);
-    const status = await request(t.app.getHttpServer()).get(`/_operations/export/${id}`);
+    const status = await api(t.app).get(`/_operations/export/${id}`);
     expectOperationOutcome(status, 500);
     expect(JSON.parse(status.text)).toEqual(row.error);
   });
@@ -50,12 +51,12 @@ describe('ExportProcessor.onFailed (medium: the BullMQ worker against real Postg
   });
 
   it('serves a failure stored with the `transient` code (rows of older versions) as a final 500 `exception`', async () => {
-    const id = await unqueuedJob(t.app);
+    const id = await unqueuedJob(t.app, {}, { owner: testClientId(t.app) });
     await t.app
       .get(ExportJobService)
       .fail(id, operationOutcome('error', 'transient', 'Transactions stayed open'));
 
-    const status = await request(t.app.getHttpServer()).get(`/_operations/export/${id}`);
+    const status = await api(t.app).get(`/_operations/export/${id}`);
 
     expectOperationOutcome(status, 500);
     expect(JSON.parse(status.text)).toEqual(

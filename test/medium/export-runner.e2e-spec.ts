@@ -106,7 +106,7 @@ describe('ExportRunner (medium: a run on a job row, real PostgreSQL and storage)
   it('stops a job cancelled while it runs: nothing more is written, and it deletes its files', async () => {
     const { id, run, held, writes, location } = await runHeldAfterTwoPages();
 
-    await jobs.cancel(id);
+    await jobs.cancel(id, (await jobRow(t.app, id)).owner);
     held.release();
     await run;
 

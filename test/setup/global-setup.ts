@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { Client } from 'pg';
 import { loadConfig } from '../../src/config/app-config';
 import { migrate } from '../../src/database/migrate';
@@ -28,6 +29,11 @@ export default async function globalSetup(): Promise<void> {
   process.env.DATABASE_URL = databaseUrl;
   process.env.QUEUE_PREFIX = `test-${process.pid}`;
   process.env.LOG_LEVEL = process.env.LOG_LEVEL ?? 'silent';
+  // One token signing key for every app and server process of the run, as a deployment
+  // configures one: a token an app issues is good at an API process a test spawns.
+  process.env.AUTH_SIGNING_KEY ??= generateKeyPairSync('ec', { namedCurve: 'P-384' })
+    .privateKey.export({ type: 'pkcs8', format: 'pem' })
+    .toString();
 
   const storage = process.env.TEST_AZURE_STORAGE_CONNECTION_STRING;
   if (storage) {

@@ -78,3 +78,46 @@ export function tokenRequest(app: INestApplication, form: Record<string, string>
     .type('form')
     .send(new URLSearchParams(form).toString());
 }
+
+/** A registered client holding its own private key, as a SMART Backend Services client does. */
+export interface TestClient {
+  clientId: string;
+  key: ClientKey;
+}
+
+/** Registers a client with a fresh ES384 key through the admin API (operator credentials). */
+export async function newClient(
+  app: INestApplication,
+  metadata: { scope: string; containers?: string[]; max_concurrent_exports?: number },
+  label = 'client',
+): Promise<TestClient> {
+  const key = await clientKey('ES384');
+  const clientId = newClientId(label);
+  await registerClient(app, { client_id: clientId, jwks: { keys: [key.publicJwk] }, ...metadata });
+  return { clientId, key };
+}
+
+/**
+ * Gets an access token the way a client does: a signed assertion posted to the token endpoint
+ * (`tokenUrl` is the `aud` the server expects). Fails unless the endpoint answers 200.
+ */
+export async function obtainToken(
+  app: INestApplication,
+  client: TestClient,
+  scope: string,
+  tokenUrl: string,
+): Promise<string> {
+  const assertion = await signAssertion({
+    clientId: client.clientId,
+    key: client.key,
+    aud: tokenUrl,
+  });
+  const res = await tokenRequest(app, {
+    grant_type: 'client_credentials',
+    client_assertion_type: JWT_BEARER,
+    client_assertion: assertion,
+    scope,
+  });
+  if (res.status !== 200) throw new Error(`token request answered ${res.status}: ${res.text}`);
+  return (res.body as { access_token: string }).access_token;
+}

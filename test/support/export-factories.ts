@@ -138,5 +138,6 @@ export function exportKickOff(request: Partial<ExportRequest> = {}): KickOff {
     request: exportRequest(request),
     requestUrl: 'http://127.0.0.1/$export',
     owner: newId('client'),
+    maxConcurrent: null,
   };
 }

@@ -5,7 +5,7 @@ import { DataSource } from 'typeorm';
 import { ExportJobEntity } from '../../src/bulk-export/job/export-job.entity';
 import type { OperationOutcome } from '../../src/common/operation-outcome';
 import { ResourceRepository, FhirResource } from '../../src/resources/resource.repository';
-import { TestApp, TestEnv, useTestApp, UseTestAppOptions } from './test-app';
+import { api, TestApp, TestEnv, useTestApp, UseTestAppOptions } from './test-app';
 
 export const KICKOFF_HEADERS = {
   Accept: 'application/fhir+json',
@@ -38,7 +38,7 @@ export async function pollUntilDone(
 ): Promise<request.Response> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const res = await request(app.getHttpServer()).get(statusPath);
+    const res = await api(app).get(statusPath);
     if (res.status !== 202) return res;
     if (Date.now() > deadline) throw new Error(`export ${statusPath} still running`);
     await new Promise((r) => setTimeout(r, 100));
@@ -99,7 +99,7 @@ export async function kickOffResponse(
   path: string,
   options: KickoffOptions = {},
 ): Promise<request.Response> {
-  const server = request(app.getHttpServer());
+  const server = api(app);
   let req = options.method === 'POST' ? server.post(path) : server.get(path);
   const headers = { ...KICKOFF_HEADERS, ...options.headers };
   for (const [name, value] of Object.entries(headers)) {
@@ -192,7 +192,7 @@ export async function downloadRaw(
   url: string,
   headers: Record<string, string> = {},
 ): Promise<RawDownload> {
-  let req = request(app.getHttpServer()).get(pathOf(url));
+  let req = api(app).get(pathOf(url));
   for (const [name, value] of Object.entries(headers)) req = req.set(name, value);
   const res = await req.buffer(true).parse((response, callback) => {
     const chunks: Buffer[] = [];

@@ -13,12 +13,21 @@ export function exportQueue(app: INestApplication): Queue<ExportQueuePayload> {
   return app.get<Queue<ExportQueuePayload>>(getQueueToken(EXPORT_QUEUE));
 }
 
+/** Which client the job belongs to: a new one of its own unless a test names one. */
+export interface JobOwner {
+  owner?: string;
+}
+
 /** A job row made by the real kick-off (clock, snapshot, location); returns its id. */
 export async function kickOffJob(
   app: INestApplication,
   request: Partial<ExportRequest> = {},
+  { owner }: JobOwner = {},
 ): Promise<string> {
-  const { id, created } = await app.get(ExportJobService).kickOff(exportKickOff(request));
+  const kickOff = exportKickOff(request);
+  const { id, created } = await app
+    .get(ExportJobService)
+    .kickOff({ ...kickOff, owner: owner ?? kickOff.owner });
   if (!created) throw new Error(`kick-off joined job ${id} instead of creating one`);
   return id;
 }
@@ -30,12 +39,13 @@ export async function kickOffJob(
 export async function unqueuedJob(
   app: INestApplication,
   request: Partial<ExportRequest> = {},
+  owner: JobOwner = {},
 ): Promise<string> {
   const add = jest
     .spyOn(exportQueue(app), 'add')
     .mockImplementation((_name, data) => Promise.resolve({ data } as Job<ExportQueuePayload>));
   try {
-    return await kickOffJob(app, request);
+    return await kickOffJob(app, request, owner);
   } finally {
     add.mockRestore();
   }

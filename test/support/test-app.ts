@@ -1,7 +1,96 @@
 import { INestApplication } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { createApp } from '../../src/app.factory';
+import { ClientRegistry } from '../../src/auth/clients/client-registry.service';
+import jose from '../../src/auth/jose';
+import { AccessTokenIssuer } from '../../src/auth/token/access-token.service';
 import { AppConfig, loadConfig } from '../../src/config/app-config';
+
+/** The `_container` names tests export into; the test client is registered for them. */
+export const TEST_CONTAINERS = [
+  'my-exports',
+  'cancel-exports',
+  'retention-young',
+  'retention-cancelled',
+];
+
+/** The scope of the test client and its tokens: everything. */
+export const TEST_SCOPE = 'system/*.*';
+
+interface TestClient {
+  clientId: string;
+  bearer?: string;
+}
+
+const testClients = new WeakMap<INestApplication, TestClient>();
+let testClientKey: Promise<Record<string, unknown>> | undefined;
+
+/** One public key for every test client (tests never sign assertions with it). */
+function publicJwk(): Promise<Record<string, unknown>> {
+  testClientKey ??= jose
+    .generateKeyPair('ES384', { extractable: true })
+    .then(async ({ publicKey }) => ({ ...(await jose.exportJWK(publicKey)), kid: 'test' }));
+  return testClientKey;
+}
+
+/**
+ * Gives the app a registered client with every scope and {@link TEST_CONTAINERS} (once) and a
+ * fresh access token for it, which {@link api} then sends. {@link useTestApp} calls it before
+ * each test, so no token outlives its five minutes.
+ */
+export async function authorize(app: INestApplication): Promise<void> {
+  let client = testClients.get(app);
+  if (!client) {
+    client = { clientId: `test-client-${randomUUID()}` };
+    const result = await app.get(ClientRegistry).register({
+      client_id: client.clientId,
+      jwks: { keys: [await publicJwk()] },
+      scope: TEST_SCOPE,
+      containers: TEST_CONTAINERS,
+      max_concurrent_exports: null,
+    });
+    if (!('created' in result)) throw new Error(`could not register ${client.clientId}`);
+    testClients.set(app, client);
+  }
+  const config = app.get(AppConfig);
+  const { access_token } = await app.get(AccessTokenIssuer).issue({
+    clientId: client.clientId,
+    scope: TEST_SCOPE,
+    baseUrl: config.PUBLIC_BASE_URL ?? 'http://127.0.0.1',
+  });
+  client.bearer = access_token;
+}
+
+/** The client id {@link authorize} registered for the app: the owner of its exports. */
+export function testClientId(app: INestApplication): string {
+  const client = testClients.get(app);
+  if (!client) throw new Error('authorize(app) first');
+  return client.clientId;
+}
+
+/** The `Authorization` header value of the app's test client. */
+export function bearerOf(app: INestApplication): string {
+  const bearer = testClients.get(app)?.bearer;
+  if (!bearer) throw new Error('authorize(app) first: the app has no test client token');
+  return `Bearer ${bearer}`;
+}
+
+/** supertest against the app, each request carrying the test client's access token. */
+export function api(app: INestApplication) {
+  const server = request(app.getHttpServer());
+  const bearer = bearerOf(app);
+  return {
+    get: (url: string) => server.get(url).set('Authorization', bearer),
+    post: (url: string) => server.post(url).set('Authorization', bearer),
+    put: (url: string) => server.put(url).set('Authorization', bearer),
+    patch: (url: string) => server.patch(url).set('Authorization', bearer),
+    delete: (url: string) => server.delete(url).set('Authorization', bearer),
+    head: (url: string) => server.head(url).set('Authorization', bearer),
+    options: (url: string) => server.options(url).set('Authorization', bearer),
+  };
+}
 
 /** A running application and the configuration it was booted with. */
 export interface TestApp {
@@ -59,12 +148,16 @@ export function useTestApp(env: TestEnv = {}, options: UseTestAppOptions = {}): 
   beforeAll(async () => {
     booted = await bootTestApp(typeof env === 'function' ? env() : env);
     if (reset === 'once') await resetDatabase(booted.app);
+    if (booted.config.ROLE !== 'worker') await authorize(booted.app);
   });
   afterAll(async () => {
     await booted?.close();
     booted = undefined;
   });
   if (reset === 'each') beforeEach(() => resetDatabase(current().app));
+  beforeEach(async () => {
+    if (current().config.ROLE !== 'worker') await authorize(current().app);
+  });
   afterEach(() => jest.restoreAllMocks());
   return {
     get app() {

@@ -101,6 +101,7 @@ function spawnServer(
     'REDIS_URL',
     'QUEUE_PREFIX',
     'AZURE_STORAGE_CONNECTION_STRING',
+    'AUTH_SIGNING_KEY',
   ]) {
     const value = process.env[key];
     if (value !== undefined) inherited[key] = value;

@@ -1,14 +1,4 @@
-import {
-  Body,
-  Controller,
-  Delete,
-  Get,
-  HttpCode,
-  Param,
-  Post,
-  Res,
-  UseGuards,
-} from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { FhirException } from '../../common/fhir-exception';
 import { AppConfig } from '../../config/app-config';
@@ -17,14 +7,14 @@ import { ApiListClients, ApiRegisterClient, ApiRevokeClient } from '../auth-api.
 import { OAuthError, sendOAuthError } from '../oauth-error';
 import { ClientMetadataError, parseClientMetadata } from './client-metadata';
 import { ClientRegistry, RegisteredClient } from './client-registry.service';
-import { OperatorGuard } from './operator.guard';
+import { OperatorOnly } from '../access/access.decorators';
 
 /**
  * Client administration for operators (HTTP Basic, ADMIN_CREDENTIALS): register a SMART
  * Backend Services client with RFC 7591 client metadata, list the clients, revoke one.
  */
 @Controller('admin/clients')
-@UseGuards(OperatorGuard)
+@OperatorOnly()
 export class AdminClientsController {
   constructor(
     private readonly registry: ClientRegistry,

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { AppConfig } from '../../config/app-config';
 import {
   CapabilityContext,
   CapabilityContributor,
@@ -15,7 +16,10 @@ import { tokenUrlOf } from '../auth-paths';
  */
 @Injectable()
 export class AuthCapabilities implements CapabilityContributor {
-  constructor(capabilities: CapabilityStatementService) {
+  constructor(
+    capabilities: CapabilityStatementService,
+    private readonly config: AppConfig,
+  ) {
     capabilities.register(this);
   }
 
@@ -39,9 +43,12 @@ export class AuthCapabilities implements CapabilityContributor {
           text: 'OAuth2 using SMART-on-FHIR profile (see http://docs.smarthealthit.org)',
         },
       ],
-      description:
-        'SMART Backend Services: client credentials with a private_key_jwt assertion (RS384 or ES384) ' +
-        'at the token URL; see .well-known/smart-configuration. Access tokens are not yet required.',
+      description: this.config.AUTH_REQUIRED
+        ? 'SMART Backend Services: client credentials with a private_key_jwt assertion (RS384 or ES384) ' +
+          'at the token URL; see .well-known/smart-configuration. Every FHIR, search and $export call ' +
+          'needs the bearer access token, within its system/ scopes.'
+        : 'AUTHORIZATION IS OFF (AUTH_REQUIRED=false): every caller has full access to every record. ' +
+          'For local experiments only; never with real patient data.',
     };
   }
 }

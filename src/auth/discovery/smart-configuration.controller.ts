@@ -1,6 +1,7 @@
 import { Controller, Get, Req } from '@nestjs/common';
 import type { Request } from 'express';
 import { baseUrlOf } from '../../common/base-url';
+import { Public } from '../../common/public-route';
 import { AppConfig } from '../../config/app-config';
 import { ApiSmartConfiguration } from '../auth-api.decorators';
 import { tokenUrlOf } from '../auth-paths';
@@ -21,6 +22,7 @@ export const SCOPES_SUPPORTED = [
  * "Conformance"; Backend Services "Discovery requirements").
  */
 @Controller('.well-known')
+@Public()
 export class SmartConfigurationController {
   constructor(private readonly config: AppConfig) {}
 

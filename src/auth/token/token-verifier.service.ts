@@ -2,17 +2,10 @@ import { Injectable } from '@nestjs/common';
 import { FhirDefinitions } from '../../fhir/fhir-definitions.service';
 import { ClientRegistry } from '../clients/client-registry.service';
 import jose from '../jose';
-import { parseScopes, Scope } from '../scopes';
+import { AccessPrincipal } from '../access/principal';
+import { parseScopes } from '../scopes';
 import { ACCESS_TOKEN_TYPE } from './access-token.service';
 import { ServerKeys } from './server-keys.service';
-
-/** Who a valid access token speaks for. */
-export interface AccessPrincipal {
-  clientId: string;
-  scope: string;
-  scopes: Scope[];
-  expiresAt: Date;
-}
 
 export class InvalidTokenError extends Error {}
 
@@ -58,14 +51,15 @@ export class TokenVerifier {
     if (typeof clientId !== 'string' || typeof scope !== 'string' || payload.sub !== clientId) {
       throw new InvalidTokenError('The access token does not name its client and scopes');
     }
-    if (!(await this.clients.findActive(clientId))) {
-      throw new InvalidTokenError(`Client ${clientId} has been revoked`);
-    }
+    const client = await this.clients.findActive(clientId);
+    if (!client) throw new InvalidTokenError(`Client ${clientId} has been revoked`);
     return {
       clientId,
       scope,
       scopes: parseScopes(scope, (t) => this.definitions.isResourceType(t)),
       expiresAt: new Date((payload.exp as number) * 1000),
+      containers: client.containers,
+      maxConcurrentExports: client.maxConcurrentExports,
     };
   }
 }

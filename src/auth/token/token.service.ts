@@ -26,7 +26,7 @@ export class TokenService {
   async token(
     form: Record<string, unknown> | undefined,
     urls: { tokenUrl: string; baseUrl: string },
-  ): Promise<TokenResponse> {
+  ): Promise<{ clientId: string; response: TokenResponse }> {
     const params = singleValues(form);
     const grantType = params.grant_type;
     if (grantType === undefined) throw new OAuthError('invalid_request', 'grant_type is required');
@@ -79,7 +79,12 @@ export class TokenService {
         `client_assertion jti "${assertion.jti}" was already used`,
       );
     }
-    return this.issuer.issue({ clientId, scope: granted.join(' '), baseUrl: urls.baseUrl });
+    const response = await this.issuer.issue({
+      clientId,
+      scope: granted.join(' '),
+      baseUrl: urls.baseUrl,
+    });
+    return { clientId, response };
   }
 
   private parse(scope: string): Scope[] {

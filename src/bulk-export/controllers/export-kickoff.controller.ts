@@ -1,5 +1,8 @@
 import { Controller, Req } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
+import { ApiBearerToken, Principal } from '../../auth/access/access.decorators';
+import { AccessPrincipal } from '../../auth/access/principal';
+import { auditNotes } from '../../auth/audit/audit-context';
 import type { Request } from 'express';
 import { AppConfig } from '../../config/app-config';
 import { baseUrlOf } from '../../common/base-url';
@@ -16,6 +19,7 @@ import { KickoffRoute } from './export-api.decorators';
  */
 @ApiTags(BULK_DATA_TAG)
 @Controller()
+@ApiBearerToken()
 export class ExportKickoffController {
   constructor(
     private readonly kickoff: ExportKickoffService,
@@ -23,36 +27,64 @@ export class ExportKickoffController {
   ) {}
 
   @KickoffRoute('system', 'GET')
-  systemGet(@Kickoff() request: ExportRequest, @Req() req: Request): Promise<void> {
-    return this.accept(request, req);
+  systemGet(
+    @Kickoff() request: ExportRequest,
+    @Req() req: Request,
+    @Principal() principal: AccessPrincipal,
+  ): Promise<void> {
+    return this.accept(request, req, principal);
   }
 
   @KickoffRoute('patient', 'GET')
-  patientGet(@Kickoff() request: ExportRequest, @Req() req: Request): Promise<void> {
-    return this.accept(request, req);
+  patientGet(
+    @Kickoff() request: ExportRequest,
+    @Req() req: Request,
+    @Principal() principal: AccessPrincipal,
+  ): Promise<void> {
+    return this.accept(request, req, principal);
   }
 
   @KickoffRoute('group', 'GET')
-  groupGet(@Kickoff() request: ExportRequest, @Req() req: Request): Promise<void> {
-    return this.accept(request, req);
+  groupGet(
+    @Kickoff() request: ExportRequest,
+    @Req() req: Request,
+    @Principal() principal: AccessPrincipal,
+  ): Promise<void> {
+    return this.accept(request, req, principal);
   }
 
   @KickoffRoute('system', 'POST')
-  systemPost(@Kickoff() request: ExportRequest, @Req() req: Request): Promise<void> {
-    return this.accept(request, req);
+  systemPost(
+    @Kickoff() request: ExportRequest,
+    @Req() req: Request,
+    @Principal() principal: AccessPrincipal,
+  ): Promise<void> {
+    return this.accept(request, req, principal);
   }
 
   @KickoffRoute('patient', 'POST')
-  patientPost(@Kickoff() request: ExportRequest, @Req() req: Request): Promise<void> {
-    return this.accept(request, req);
+  patientPost(
+    @Kickoff() request: ExportRequest,
+    @Req() req: Request,
+    @Principal() principal: AccessPrincipal,
+  ): Promise<void> {
+    return this.accept(request, req, principal);
   }
 
   @KickoffRoute('group', 'POST')
-  groupPost(@Kickoff() request: ExportRequest, @Req() req: Request): Promise<void> {
-    return this.accept(request, req);
+  groupPost(
+    @Kickoff() request: ExportRequest,
+    @Req() req: Request,
+    @Principal() principal: AccessPrincipal,
+  ): Promise<void> {
+    return this.accept(request, req, principal);
   }
 
-  private async accept(request: ExportRequest, req: Request): Promise<void> {
+  private async accept(
+    request: ExportRequest,
+    req: Request,
+    principal: AccessPrincipal,
+  ): Promise<void> {
     // The method check answers HEAD with 405 before it gets here; should a route ever bypass
     // it, a HEAD still must not start an export.
     if (req.method !== 'GET' && req.method !== 'POST') {
@@ -63,7 +95,12 @@ export class ExportKickoffController {
       );
     }
     const base = baseUrlOf(req, this.config);
-    const id = await this.kickoff.kickOff(request, `${base}${req.originalUrl}`, '');
+    const notes = auditNotes(req);
+    notes.types = request.types;
+    const started = await this.kickoff.kickOff(request, `${base}${req.originalUrl}`, principal);
+    const id = started.id;
+    notes.exportId = id;
+    notes.types = started.request.types;
     req.res!.setHeader('Content-Location', `${base}/_operations/export/${id}`);
   }
 }

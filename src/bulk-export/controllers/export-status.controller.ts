@@ -1,5 +1,8 @@
 import { Controller, Delete, Get, HttpCode, Param, Req, Res } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
+import { ApiBearerToken, Principal } from '../../auth/access/access.decorators';
+import { AccessPrincipal } from '../../auth/access/principal';
+import { auditNotes } from '../../auth/audit/audit-context';
 import type { Request, Response } from 'express';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
@@ -8,24 +11,33 @@ import { baseUrlOf } from '../../common/base-url';
 import { FHIR_JSON, FHIR_NDJSON } from '../../common/fhir-content-types';
 import { ExportCancelService } from '../export-cancel.service';
 import { ExportStatusService } from '../export-status.service';
+import { StatusPollLimiter } from '../status-poll-limiter';
 import { BULK_DATA_TAG } from '../../openapi/openapi-tags';
 import { ApiExportCancel, ApiExportFile, ApiExportStatus } from './export-api.decorators';
 
 /** Bulk Data IG: "Bulk Data Status Request", "Bulk Data Delete Request" and output file download. */
 @ApiTags(BULK_DATA_TAG)
 @Controller('_operations/export')
+@ApiBearerToken()
 export class ExportStatusController {
   constructor(
     private readonly status: ExportStatusService,
     private readonly cancel: ExportCancelService,
+    private readonly limiter: StatusPollLimiter,
     private readonly config: AppConfig,
   ) {}
 
   /** 202 with X-Progress while running, 200 with the manifest when complete, the error when failed. */
   @Get(':id')
   @ApiExportStatus()
-  async poll(@Param('id') id: string, @Req() req: Request, @Res() res: Response): Promise<void> {
-    const view = await this.status.status(id, baseUrlOf(req, this.config));
+  async poll(
+    @Param('id') id: string,
+    @Req() req: Request,
+    @Res() res: Response,
+    @Principal() principal: AccessPrincipal,
+  ): Promise<void> {
+    this.limiter.take(principal.clientId, id);
+    const view = await this.status.status(id, baseUrlOf(req, this.config), principal);
     switch (view.kind) {
       case 'in-progress':
         res
@@ -54,8 +66,8 @@ export class ExportStatusController {
   @Delete(':id')
   @ApiExportCancel()
   @HttpCode(202)
-  async remove(@Param('id') id: string): Promise<void> {
-    await this.cancel.cancel(id);
+  async remove(@Param('id') id: string, @Principal() principal: AccessPrincipal): Promise<void> {
+    await this.cancel.cancel(id, principal);
   }
 
   /** Streams an output file; gzip when the client accepts it. */
@@ -66,8 +78,10 @@ export class ExportStatusController {
     @Param('file') file: string,
     @Req() req: Request,
     @Res() res: Response,
+    @Principal() principal: AccessPrincipal,
   ): Promise<void> {
-    const stream = await this.status.file(id, file);
+    const { type, stream } = await this.status.file(id, file, principal);
+    auditNotes(req).types = [type];
     res.status(200).type(FHIR_NDJSON).setHeader('Vary', 'Accept-Encoding');
     if (req.acceptsEncodings('gzip', 'identity') === 'gzip') {
       res.setHeader('Content-Encoding', 'gzip');

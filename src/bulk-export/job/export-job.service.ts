@@ -3,7 +3,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
 import { Queue } from 'bullmq';
 import { randomUUID } from 'node:crypto';
-import { DataSource, In, Repository } from 'typeorm';
+import { DataSource, EntityManager, Repository } from 'typeorm';
 import { dependencyUnavailable } from '../../common/dependency-unavailable';
 import { FhirErrorCode, FhirException } from '../../common/fhir-exception';
 import { withTimeout } from '../../common/with-timeout';
@@ -25,8 +25,14 @@ const MAX_REQUEUES = 3;
 export interface KickOff {
   request: ExportRequest;
   requestUrl: string;
+  /** The client id; identical kick-offs are joined only within one owner. */
   owner: string;
+  /** Unfinished exports the owner may have at once; null: no limit. */
+  maxConcurrent: number | null;
 }
+
+/** Retry-After of a kick-off refused for the owner's concurrency limit. */
+const LIMIT_RETRY_AFTER_SECONDS = 30;
 
 /**
  * Lifecycle of export jobs in the `export_job` table (the truth for status and cancel)
@@ -48,51 +54,81 @@ export class ExportJobService {
 
   /**
    * Creates and enqueues a job, or returns the active job of the same client with the same
-   * normalized request (the unique index makes this race-free).
+   * normalized request (the unique index makes this race-free). A new job beyond the owner's
+   * `maxConcurrent` unfinished ones is refused with 429; joining one is not.
    */
-  async kickOff({
-    request,
-    requestUrl,
-    owner,
-  }: KickOff): Promise<{ id: string; created: boolean }> {
-    const requestKey = normalizedRequestKey(request);
+  async kickOff(kickOff: KickOff): Promise<{ id: string; created: boolean }> {
+    const requestKey = normalizedRequestKey(kickOff.request);
     for (let attempt = 0; attempt < 5; attempt++) {
       const { transactionTime, snapshot } = await this.exportClock();
       const id = randomUUID();
-      const location = request.container
-        ? { container: request.container, prefix: folderPrefix(id, transactionTime) }
-        : { container: defaultContainerName(id, transactionTime), prefix: '' };
-      const inserted = await this.dataSource.query<{ id: string }[]>(
-        `INSERT INTO export_job (id, level, group_id, request, request_key, request_url, owner,
-                                 transaction_time, snapshot, status, location)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'queued', $10)
-         ON CONFLICT (owner, request_key) WHERE status IN ('queued', 'running') DO NOTHING
-         RETURNING id`,
-        [
-          id,
-          request.level,
-          request.groupId ?? null,
-          JSON.stringify(request),
-          requestKey,
-          requestUrl,
-          owner,
-          transactionTime,
-          snapshot,
-          JSON.stringify(location),
-        ],
+      const outcome = await this.dataSource.transaction((manager) =>
+        this.insertOrJoin(manager, kickOff, { id, requestKey, transactionTime, snapshot }),
       );
-      if (inserted.length) {
-        await this.enqueue(id);
-        return { id, created: true };
-      }
-      const active = await this.jobs.findOne({
-        where: { owner, requestKey, status: In(['queued', 'running']) },
-        select: { id: true },
-      });
-      // The active job may have finished between our INSERT and SELECT: try again.
-      if (active) return { id: active.id, created: false };
+      if (outcome.created) await this.enqueue(id);
+      // Undefined: the active job finished between our INSERT and SELECT; try again.
+      if (outcome.id) return { id: outcome.id, created: outcome.created };
     }
     throw new FhirException(FhirErrorCode.Unavailable, 'Could not start the export; try again');
+  }
+
+  private async insertOrJoin(
+    manager: EntityManager,
+    { request, requestUrl, owner, maxConcurrent }: KickOff,
+    job: { id: string; requestKey: string; transactionTime: Date; snapshot: string },
+  ): Promise<{ id?: string; created: boolean }> {
+    const active = () =>
+      manager.query<{ id: string }[]>(
+        `SELECT id FROM export_job
+         WHERE owner = $1 AND request_key = $2 AND status IN ('queued', 'running')`,
+        [owner, job.requestKey],
+      );
+    if (maxConcurrent !== null) {
+      // One kick-off of an owner at a time decides, so two cannot both take the last slot.
+      await manager.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [
+        `export-kickoff:${owner}`,
+      ]);
+      const [joined] = await active();
+      if (joined) return { id: joined.id, created: false };
+      const [{ unfinished }] = await manager.query<{ unfinished: number }[]>(
+        `SELECT count(*)::int AS unfinished FROM export_job
+         WHERE owner = $1 AND status IN ('queued', 'running')`,
+        [owner],
+      );
+      if (unfinished >= maxConcurrent) {
+        throw new FhirException(
+          FhirErrorCode.TooManyRequests,
+          `Client ${owner} already has ${unfinished} unfinished exports, its limit; ` +
+            `wait for one to complete or cancel one, then try again`,
+          { headers: { 'Retry-After': String(LIMIT_RETRY_AFTER_SECONDS) } },
+        );
+      }
+    }
+    const location = request.container
+      ? { container: request.container, prefix: folderPrefix(job.id, job.transactionTime) }
+      : { container: defaultContainerName(job.id, job.transactionTime), prefix: '' };
+    const inserted = await manager.query<{ id: string }[]>(
+      `INSERT INTO export_job (id, level, group_id, request, request_key, request_url, owner,
+                               transaction_time, snapshot, status, location)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'queued', $10)
+       ON CONFLICT (owner, request_key) WHERE status IN ('queued', 'running') DO NOTHING
+       RETURNING id`,
+      [
+        job.id,
+        request.level,
+        request.groupId ?? null,
+        JSON.stringify(request),
+        job.requestKey,
+        requestUrl,
+        owner,
+        job.transactionTime,
+        job.snapshot,
+        JSON.stringify(location),
+      ],
+    );
+    if (inserted.length) return { id: job.id, created: true };
+    const [joined] = await active();
+    return { id: joined?.id, created: false };
   }
 
   /**
@@ -331,15 +367,15 @@ export class ExportJobService {
 
   /**
    * Marks the job cancelled (completed jobs too: the client is done with the files).
-   * Returns the job as it was, or null when it is unknown or already cancelled.
+   * Returns the job as it was, or null when it is unknown, another owner's or already cancelled.
    */
-  async cancel(id: string): Promise<ExportJobEntity | null> {
+  async cancel(id: string, owner: string): Promise<ExportJobEntity | null> {
     const job = await this.find(id);
-    if (!job || job.status === 'cancelled') return null;
+    if (!job || job.status === 'cancelled' || job.owner !== owner) return null;
     const result = await this.dataSource.query<unknown[]>(
       `UPDATE export_job SET status = 'cancelled', finished_at = coalesce(finished_at, now()), updated_at = now()
-       WHERE id = $1 AND status <> 'cancelled' RETURNING id`,
-      [id],
+       WHERE id = $1 AND owner = $2 AND status <> 'cancelled' RETURNING id`,
+      [id, owner],
     );
     if (this.affected(result) === 0) return null;
     await this.queue.remove(id).catch(() => 0); // an active job is locked: the runner stops itself
