@@ -22,6 +22,16 @@ export class CoreModule {
           pinoHttp: {
             level: config.LOG_LEVEL,
             autoLogging: { ignore: (req) => req.url?.startsWith('/health') ?? false },
+            // The query string of a search or kick-off holds patient data (names, identifiers,
+            // `_typeFilter` values): request lines are logged by path only.
+            serializers: {
+              req: (req: { id: unknown; method: string; url: string; remoteAddress?: string }) => ({
+                id: req.id,
+                method: req.method,
+                path: req.url.split('?')[0],
+                remoteAddress: req.remoteAddress,
+              }),
+            },
             // Query parameters and driver details of database errors can hold patient data.
             redact: {
               paths: [

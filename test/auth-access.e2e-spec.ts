@@ -497,3 +497,27 @@ describe('AUTH_REQUIRED=false', () => {
     expect(statement.rest[0].security.description).toContain('AUTHORIZATION IS OFF');
   });
 });
+
+describe('authorization with SAS file URLs (EXPORT_FILE_URLS=sas)', () => {
+  const t = useExportApp({
+    EXPORT_FILE_URLS: 'sas',
+    ADMIN_CREDENTIALS: OPERATOR,
+    PUBLIC_BASE_URL: BASE,
+  });
+
+  it('hands out SAS links only to a token that covers every file of the export', async () => {
+    const client = await newClient(t.app, { scope: 'system/*.read' });
+    await store(t.app, [PATIENT, OBSERVATION]);
+    const full = await obtainToken(t.app, client, 'system/*.read', TOKEN_URL);
+    const res = await as(t.app, full).kickOff('/$export?_type=Observation,Patient');
+    const statusPath = pathOf(res.headers['content-location']);
+    const done = await pollWith(t.app, full, statusPath);
+    expect(done.status).toBe(200);
+    expect((done.body as Manifest).requiresAccessToken).toBe(false);
+
+    const narrow = await obtainToken(t.app, client, 'system/Patient.read', TOKEN_URL);
+    expectOperationOutcome(await as(t.app, narrow).get(statusPath), 403, {
+      mentions: ['Observation'],
+    });
+  });
+});

@@ -15,8 +15,12 @@ export type ExportStatusView =
   | { kind: 'failed'; httpStatus: number; outcome: OperationOutcome }
   | { kind: 'complete'; manifest: ExportManifest; expires?: Date };
 
-/** Validity of SAS links handed out in manifests (EXPORT_FILE_URLS=sas). */
-const SAS_LIFETIME_SECONDS = 60 * 60;
+/**
+ * Validity of the read-only SAS links handed out in manifests (EXPORT_FILE_URLS=sas): a link
+ * is a credential of its own, so it lives little longer than an access token; the storage
+ * checks it when a download starts, and polling the status URL again gives fresh ones.
+ */
+const SAS_LIFETIME_SECONDS = 15 * 60;
 
 const FILE_NAME = /^[A-Za-z]+-\d+\.ndjson$/;
 
@@ -38,6 +42,11 @@ export class ExportStatusService {
       case 'failed':
         return { kind: 'failed', httpStatus: 500, outcome: failureOutcome(job) };
       case 'completed': {
+        // A SAS link needs no token later, so the token must cover every file now.
+        if (this.config.EXPORT_FILE_URLS === 'sas') {
+          const types = [...new Set((job.manifest?.output ?? []).map((f) => f.type))];
+          requirePermission(principal, types, EXPORT_PERMISSIONS);
+        }
         const manifest = await this.manifest(job, baseUrl);
         if (!job.finishedAt) return { kind: 'complete', manifest };
         const expires = exportExpiresAt(job.finishedAt, this.config.EXPORT_RETENTION_HOURS);
