@@ -1,6 +1,7 @@
 import { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { NestExpressApplication } from '@nestjs/platform-express';
+import { ExpressAdapter, NestExpressApplication } from '@nestjs/platform-express';
+import express, { NextFunction, Request, Response } from 'express';
 import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module';
 import { AppConfig } from './config/app-config';
@@ -22,10 +23,15 @@ function trustProxy(value: string): boolean | number | string {
  * Migrations must already be applied (see `migrate`).
  */
 export async function createApp(config: AppConfig): Promise<INestApplication> {
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), {
-    bodyParser: false,
-    bufferLogs: true,
-  });
+  // FHIR URLs are case-sensitive (`/patient/$export` is not `/Patient/$export`), and so is every
+  // access decision made on a path: Express must not match routes case-insensitively.
+  const server = express();
+  server.set('case sensitive routing', true);
+  const app = await NestFactory.create<NestExpressApplication>(
+    AppModule.forRoot(config),
+    new ExpressAdapter(server),
+    { bodyParser: false, bufferLogs: true },
+  );
   app.useLogger(app.get(Logger));
   app.set('trust proxy', trustProxy(config.TRUST_PROXY));
   app.set('etag', false);
@@ -34,7 +40,14 @@ export async function createApp(config: AppConfig): Promise<INestApplication> {
   // Before the body is read: an overlong URI is 414 and a method no route takes is 405.
   app.use(uriLengthLimit());
   app.use(methodHandling(app));
-  app.use(fhirJsonBody(config.MAX_BODY_SIZE));
+  // A body is parsed only for a caller with credentials: without them the answer is 401 anyway
+  // (the open routes take no JSON), and parsing up to MAX_BODY_SIZE first would be work for free.
+  const parseBody = fhirJsonBody(config.MAX_BODY_SIZE);
+  app.use((req: Request, res: Response, next: NextFunction) =>
+    config.AUTH_REQUIRED && req.headers.authorization === undefined
+      ? next()
+      : parseBody(req, res, next),
+  );
   app.useGlobalFilters(new FhirExceptionFilter());
   mountBullBoard(app, config);
   mountOpenApi(app);

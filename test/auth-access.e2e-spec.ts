@@ -8,6 +8,7 @@ import { ServerKeys } from '../src/auth/token/server-keys.service';
 import { StatusPollLimiter } from '../src/bulk-export/status-poll-limiter';
 import { newClient, obtainToken, OPERATOR, operatorAuth, TestClient } from './support/auth-helpers';
 import {
+  eventually,
   expectOperationOutcome,
   exportIdOf,
   KICKOFF_HEADERS,
@@ -80,7 +81,9 @@ describe('authorization: the bearer-token guard, scopes, per-client jobs and con
   beforeAll(async () => {
     reader = await newClient(t.app, { scope: 'system/*.read', containers: ['reader-exports'] });
     other = await newClient(t.app, { scope: 'system/*.read' });
-    patientsOnly = await newClient(t.app, { scope: 'system/Patient.read system/Patient.write' });
+    patientsOnly = await newClient(t.app, {
+      scope: 'system/Patient.read system/Patient.write system/Group.read',
+    });
   });
 
   beforeEach(async () => {
@@ -145,6 +148,23 @@ describe('authorization: the bearer-token guard, scopes, per-client jobs and con
         .send('grant_type=client_credentials');
       expect(res.status).toBe(400);
       expect(res.body).toMatchObject({ error: 'invalid_request' });
+    });
+
+    it('answers 401 before reading the body: a malformed body without a token is not a 400', async () => {
+      const res = await request(t.app.getHttpServer())
+        .post('/Patient')
+        .set('Content-Type', 'application/fhir+json')
+        .send('{"resourceType": ');
+      expectUnauthorized(res);
+    });
+
+    it('routes case-sensitively, as FHIR URLs are: /patient/$export is no kick-off', async () => {
+      const res = await as(t.app, await token(reader)).kickOff('/patient/$export');
+      expect(res.status).toBe(404);
+      const [{ jobs }] = await t.app
+        .get(DataSource)
+        .query<{ jobs: number }[]>('SELECT count(*)::int AS jobs FROM export_job');
+      expect(jobs).toBe(0);
     });
 
     it.each([
@@ -242,6 +262,34 @@ describe('authorization: the bearer-token guard, scopes, per-client jobs and con
         mentions: ['delete on Patient'],
       });
       expect((await as(t.app, await token(reader)).get('/Patient/p1')).status).toBe(200);
+    });
+
+    it('refuses a conditional create, which answers with its match, without search (403)', async () => {
+      const client = as(t.app, await token(patientsOnly, 'system/Patient.write'));
+      const res = await client
+        .post('/Patient')
+        .set('Content-Type', 'application/fhir+json')
+        .set('If-None-Exist', 'identifier=http://hospital.example/mrn|123')
+        .send(JSON.stringify({ resourceType: 'Patient' }));
+      expectOperationOutcome(res, 403, { expression: 'If-None-Exist', mentions: ['search'] });
+    });
+
+    it('refuses a chained search into a type the token may not search (403)', async () => {
+      const observations = await newClient(t.app, { scope: 'system/Observation.read' });
+      const client = as(t.app, await token(observations, 'system/Observation.read'));
+      expect((await client.get('/Observation?status=final')).status).toBe(200);
+      expectOperationOutcome(await client.get('/Observation?subject:Patient.name=Access'), 403, {
+        mentions: ['search on Patient'],
+      });
+      expectOperationOutcome(
+        await client.kickOff('/$export?_typeFilter=Observation%3Fsubject%3APatient.name%3DAccess'),
+        403,
+        { expression: '_typeFilter', mentions: ['Patient'] },
+      );
+      // A Group's members are its data: a Group export needs reading the Group.
+      expectOperationOutcome(await client.kickOff('/Group/g1/$export'), 403, {
+        mentions: ['read on Group'],
+      });
     });
 
     it('answers an unknown type 404, not 403', async () => {
@@ -344,13 +392,15 @@ describe('authorization: the bearer-token guard, scopes, per-client jobs and con
     });
 
     it('narrows an export without _type to the permitted types and says so in the error file', async () => {
-      const bearer = await token(patientsOnly, 'system/Patient.read');
+      const bearer = await token(patientsOnly, 'system/Patient.read system/Group.read');
       for (const path of ['/$export', '/Patient/$export', '/Group/g1/$export']) {
         const res = await as(t.app, bearer).kickOff(path);
         expect(res.status).toBe(202);
         const done = await pollWith(t.app, bearer, pathOf(res.headers['content-location']));
         const manifest = done.body as Manifest;
-        expect(manifest.output.map((f) => f.type)).toEqual(['Patient']);
+        const types = manifest.output.map((f) => f.type);
+        expect(types).toContain('Patient');
+        expect(types.filter((type) => type !== 'Patient' && type !== 'Group')).toEqual([]);
         expect(manifest.error).toHaveLength(1);
         const errors = await as(t.app, bearer).get(pathOf(manifest.error[0].url));
         expect(errors.status).toBe(200);
@@ -392,15 +442,24 @@ describe('authorization: the bearer-token guard, scopes, per-client jobs and con
       await as(t.app).get(statusPath).expect(401);
       await as(t.app, bearer).delete(statusPath).expect(202);
 
-      const rows = await t.app
-        .get(DataSource)
-        .query<
-          { action: string; client_id: string | null; types: string[] | null; outcome: number }[]
-        >(
+      type Row = {
+        action: string;
+        client_id: string | null;
+        types: string[] | null;
+        outcome: number;
+      };
+      const audited = () =>
+        t.app.get(DataSource).query<Row[]>(
           `SELECT action, client_id, types, outcome, detail FROM audit_event
-           WHERE export_id = $1 ORDER BY id`,
+             WHERE export_id = $1 ORDER BY id`,
           [id],
         );
+      // Each event is written once its response has gone out.
+      await eventually(
+        async () => (await audited()).some((r) => r.action === 'export.cancel'),
+        'the cancel to be audited',
+      );
+      const rows = await audited();
       expect(rows.map((r) => [r.action, r.client_id, r.outcome])).toEqual(
         expect.arrayContaining([
           ['export.kickoff', reader.clientId, 202],
@@ -422,6 +481,7 @@ describe('authorization limits (API role only: exports stay queued)', () => {
     ADMIN_CREDENTIALS: OPERATOR,
     PUBLIC_BASE_URL: BASE,
     EXPORT_STATUS_POLLS_PER_SECOND: '1',
+    EXPORT_MAX_CONCURRENT_PER_CLIENT: '2',
   });
   let client: TestClient;
   let other: TestClient;
@@ -452,6 +512,16 @@ describe('authorization limits (API role only: exports stay queued)', () => {
     // Once the first is cancelled the slot is free again.
     await as(t.app, bearer).delete(pathOf(first.headers['content-location'])).expect(202);
     expect((await as(t.app, bearer).kickOff('/$export?_type=Observation')).status).toBe(202);
+  });
+
+  it('holds a client registered without a limit to EXPORT_MAX_CONCURRENT_PER_CLIENT', async () => {
+    const unlimited = await newClient(t.app, { scope: 'system/*.read' });
+    const bearer = await token(unlimited);
+    const statuses = [];
+    for (const type of ['Patient', 'Observation', 'Encounter']) {
+      statuses.push((await as(t.app, bearer).kickOff(`/$export?_type=${type}`)).status);
+    }
+    expect(statuses).toEqual([202, 202, 429]);
   });
 
   it('answers 429 with Retry-After to a client polling faster than the limit, never to one honouring it', async () => {

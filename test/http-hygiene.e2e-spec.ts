@@ -13,7 +13,7 @@ import {
 } from './support/export-helpers';
 import { exportQueue } from './support/export-jobs';
 import { patient } from './support/factories';
-import { api } from './support/test-app';
+import { api, bearerOf } from './support/test-app';
 
 async function resourceCount(app: INestApplication): Promise<number> {
   const [row] = await app
@@ -211,6 +211,7 @@ describe('HTTP hygiene: methods, limits and strict kick-off headers', () => {
       const text = await rawExchange(
         server,
         `POST /Observation HTTP/1.1\r\nHost: x\r\nConnection: close\r\n` +
+          `Authorization: ${bearerOf(t.app)}\r\n` +
           `Content-Type: application/fhir+json; charset=utf-16le\r\n` +
           `Content-Length: ${body.length}\r\n\r\n${body.toString('latin1')}`,
       );

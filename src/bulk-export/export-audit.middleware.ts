@@ -14,11 +14,12 @@ function auditActionOf(req: Request): AuditAction | undefined {
   if (KICKOFF.test(path) && (req.method === 'GET' || req.method === 'POST')) {
     return 'export.kickoff';
   }
+  const read = req.method === 'GET' || req.method === 'HEAD';
   if (STATUS.test(path)) {
-    if (req.method === 'GET') return 'export.status';
+    if (read) return 'export.status';
     if (req.method === 'DELETE') return 'export.cancel';
   }
-  if (FILE.test(path) && req.method === 'GET') return 'export.download';
+  if (FILE.test(path) && read) return 'export.download';
   return undefined;
 }
 
@@ -34,7 +35,8 @@ export class ExportAuditMiddleware implements NestMiddleware {
   use(req: Request, res: Response, next: NextFunction): void {
     const action = auditActionOf(req);
     if (action) {
-      const exportId = (STATUS.exec(req.path) ?? FILE.exec(req.path))?.[1];
+      const path = req.path.replace(/\/+$/, '');
+      const exportId = (STATUS.exec(path) ?? FILE.exec(path))?.[1];
       res.once('finish', () => {
         const notes = auditNotes(req);
         void this.audit.record({

@@ -11,6 +11,8 @@ import { FhirException } from '../common/fhir-exception';
 import { FhirDefinitions } from '../fhir/fhir-definitions.service';
 import { PatientCompartment } from '../fhir/patient-compartment.service';
 import { ResourceRepository } from '../resources/resource.repository';
+import { chainedTypes, parseSearchQuery } from '../search/search-query';
+import { SearchParameters } from '../search/search-parameters';
 import { ExportRequest } from './export-request';
 import { ExportJobService } from './job/export-job.service';
 
@@ -24,6 +26,7 @@ export class ExportKickoffService {
     private readonly resources: ResourceRepository,
     private readonly definitions: FhirDefinitions,
     private readonly compartment: PatientCompartment,
+    private readonly searchParameters: SearchParameters,
   ) {}
 
   /**
@@ -56,6 +59,10 @@ export class ExportKickoffService {
     if (request.types) requirePermission(principal, request.types, EXPORT_PERMISSIONS, ['_type']);
     const filtered = [...new Set(request.typeFilters.map((f) => f.type))];
     requirePermission(principal, filtered, EXPORT_PERMISSIONS, ['_typeFilter']);
+    // A chain in a filter searches its target type's data.
+    requirePermission(principal, this.filterChains(request), ['s'], ['_typeFilter']);
+    // The members of a Group are its data: exporting by them needs reading it.
+    if (request.level === 'group') requirePermission(principal, ['Group'], ['r']);
     if (request.includeAssociatedData?.length) {
       requirePermission(principal, [PROVENANCE], EXPORT_PERMISSIONS, ['includeAssociatedData']);
     }
@@ -78,6 +85,18 @@ export class ExportKickoffService {
           `types a ${request.level}-level export covers; only those were exported`,
       ],
     };
+  }
+
+  private filterChains(request: ExportRequest): string[] {
+    const types = request.typeFilters.flatMap((filter) =>
+      chainedTypes(
+        parseSearchQuery(filter.type, filter.query, this.searchParameters, {
+          lenient: request.lenient,
+          context: 'filter',
+        }),
+      ),
+    );
+    return [...new Set(types)];
   }
 
   private async assertGroupExists(groupId: string): Promise<void> {

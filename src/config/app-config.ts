@@ -297,6 +297,13 @@ export class AppConfig {
   @IsBoolean()
   AUTH_REQUIRED = true;
 
+  /** Unfinished exports a client may have at once unless its registration says otherwise. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  EXPORT_MAX_CONCURRENT_PER_CLIENT = 5;
+
   /**
    * Status polls one client may make of one export per second (twice that in a burst); beyond
    * it a poll answers 429 with Retry-After. A client honouring Retry-After polls far less.

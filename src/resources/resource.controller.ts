@@ -1,6 +1,8 @@
 import { Controller, Delete, Get, Next, Param, Post, Put, Req, Res } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
+import { requirePermission } from '../auth/access/access-policy';
 import { ApiBearerToken, RequirePermission } from '../auth/access/access.decorators';
+import { requirePrincipal } from '../auth/access/principal';
 import { ClaimsPaths } from '../common/allowed-methods';
 import { baseUrlOf } from '../common/base-url';
 import { AppConfig } from '../config/app-config';
@@ -58,6 +60,11 @@ export class ResourceController {
     if (!isResourceRoute(type)) return next();
     const body = fhirJsonBody(req);
     const ifNoneExist = req.get('if-none-exist');
+    if (ifNoneExist !== undefined) {
+      // A conditional create answers with the match it finds: a search.
+      this.resources.checkType(type);
+      requirePermission(requirePrincipal(req), [type], ['s'], ['If-None-Exist']);
+    }
     sendFhirResponse(res, await this.resources.create(type, body, this.context(req), ifNoneExist));
   }
 

@@ -53,6 +53,12 @@ export type SearchCondition =
       condition: SearchCondition;
     };
 
+/** The types a search's chained parameters search (`subject:Patient.name` searches Patient). */
+export function chainedTypes(search: ParsedSearch): string[] {
+  const types = search.conditions.flatMap((c) => (c.kind === 'chain' ? [c.targetType] : []));
+  return [...new Set(types)];
+}
+
 export type SearchSort = { key: '_lastUpdated' | '_id'; descending: boolean };
 
 /** A parsed FHIR search on one type: conditions AND-ed, plus the result parameters. */

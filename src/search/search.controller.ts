@@ -3,6 +3,7 @@ import { ApiTags } from '@nestjs/swagger';
 import { ApiFhirSearch, ApiFhirSearchForm } from '../openapi/fhir-api.decorators';
 import type { NextFunction, Request, Response } from 'express';
 import { ApiBearerToken, RequirePermission } from '../auth/access/access.decorators';
+import { requirePrincipal } from '../auth/access/principal';
 import { ClaimsPaths } from '../common/allowed-methods';
 import { baseUrlOf } from '../common/base-url';
 import { FhirErrorCode, FhirException } from '../common/fhir-exception';
@@ -102,6 +103,10 @@ export class SearchController {
   }
 
   private context(req: Request): SearchContext {
-    return { baseUrl: baseUrlOf(req, this.config), lenient: prefersLenient(req.headers.prefer) };
+    return {
+      baseUrl: baseUrlOf(req, this.config),
+      lenient: prefersLenient(req.headers.prefer),
+      principal: requirePrincipal(req),
+    };
   }
 }

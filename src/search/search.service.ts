@@ -1,3 +1,5 @@
+import { requirePermission } from '../auth/access/access-policy';
+import { AccessPrincipal } from '../auth/access/principal';
 import { Injectable } from '@nestjs/common';
 import { FhirException } from '../common/fhir-exception';
 import { FhirResponse } from '../common/fhir-response';
@@ -5,6 +7,7 @@ import {
   CURSOR_PARAMETER,
   DEFAULT_COUNT,
   ParsedSearch,
+  chainedTypes,
   parseSearchQuery,
   SearchSort,
 } from './search-query';
@@ -17,6 +20,7 @@ export interface SearchContext {
   baseUrl: string;
   /** `Prefer: handling=lenient` (search.html#errors). */
   lenient: boolean;
+  principal: AccessPrincipal;
 }
 
 /**
@@ -41,6 +45,8 @@ export class SearchService {
       throw FhirException.notFound(`Unknown resource type ${type}`);
     }
     const search = parseSearchQuery(type, pairs, this.parameters, { lenient: context.lenient });
+    // A chain filters by the other type's data: without search on it, that must not leak.
+    requirePermission(context.principal, chainedTypes(search), ['s']);
     const count = search.summaryCount ? 0 : (search.count ?? DEFAULT_COUNT);
     const after =
       search.cursor === undefined ? undefined : decodeCursor(search.cursor, search.sort);

@@ -10,7 +10,7 @@ import type { Request } from 'express';
 import { BEARER_SCHEME, OPERATOR_SCHEME } from '../../openapi/openapi-security';
 import { OperatorGuard } from '../clients/operator.guard';
 import type { Permission } from '../scopes';
-import { AccessPrincipal, principalOf } from './principal';
+import { AccessPrincipal, requirePrincipal } from './principal';
 
 export const OPERATOR_ROUTE = 'auth:operator';
 export const TYPE_PERMISSION = 'auth:type-permission';
@@ -33,10 +33,8 @@ export const RequirePermission = (permission: Permission) =>
 /** The request's {@link AccessPrincipal}, as the bearer-token guard established it. */
 export const Principal = createParamDecorator(
   (_: unknown, context: ExecutionContext): AccessPrincipal => {
-    const principal = principalOf(context.switchToHttp().getRequest<Request>());
-    // Every route that is neither public nor for operators passes the guard, which sets it.
-    if (!principal) throw new Error('no access principal: the route bypassed the bearer guard');
-    return principal;
+    // Not on routes that pass paths on (ClaimsPaths): they use requirePrincipal once they keep one.
+    return requirePrincipal(context.switchToHttp().getRequest<Request>());
   },
 );
 

@@ -41,6 +41,11 @@ export class BearerTokenGuard implements CanActivate, OnApplicationBootstrap {
         'AUTH_REQUIRED=false: authorization is OFF and every caller has full access to every ' +
           'record. For local experiments only; never with real patient data.',
       );
+    } else if (!this.config.PUBLIC_BASE_URL) {
+      this.logger.warn(
+        'PUBLIC_BASE_URL is unset: token audiences follow the Host header of each request, ' +
+          'which callers choose. Set it in production.',
+      );
     }
   }
 

@@ -10,7 +10,7 @@ export interface AccessPrincipal {
   expiresAt: Date;
   /** Containers the client may name in `_container`; `any` only when authorization is off. */
   containers: readonly string[] | 'any';
-  /** Unfinished exports the client may have at once; null: no limit. */
+  /** Unfinished exports the client may have at once; null (authorization off): no limit. */
   maxConcurrentExports: number | null;
 }
 
@@ -42,4 +42,14 @@ export function setPrincipal(req: Request, principal: AccessPrincipal): void {
 /** The principal the bearer-token guard established for this request, if it ran. */
 export function principalOf(req: Request): AccessPrincipal | undefined {
   return (req as WithPrincipal).principal;
+}
+
+/**
+ * The principal of a request the guard authenticated. A route that passes some paths on
+ * (`ClaimsPaths`) asks for it only once it has kept the path: the guard skips the others.
+ */
+export function requirePrincipal(req: Request): AccessPrincipal {
+  const principal = principalOf(req);
+  if (!principal) throw new Error('no access principal: the route bypassed the bearer guard');
+  return principal;
 }

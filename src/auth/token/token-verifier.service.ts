@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { AppConfig } from '../../config/app-config';
 import { FhirDefinitions } from '../../fhir/fhir-definitions.service';
 import { ClientRegistry } from '../clients/client-registry.service';
 import jose from '../jose';
@@ -21,6 +22,7 @@ export class TokenVerifier {
     private readonly keys: ServerKeys,
     private readonly clients: ClientRegistry,
     private readonly definitions: FhirDefinitions,
+    private readonly config: AppConfig,
   ) {}
 
   /**
@@ -59,7 +61,8 @@ export class TokenVerifier {
       scopes: parseScopes(scope, (t) => this.definitions.isResourceType(t)),
       expiresAt: new Date((payload.exp as number) * 1000),
       containers: client.containers,
-      maxConcurrentExports: client.maxConcurrentExports,
+      maxConcurrentExports:
+        client.maxConcurrentExports ?? this.config.EXPORT_MAX_CONCURRENT_PER_CLIENT,
     };
   }
 }
