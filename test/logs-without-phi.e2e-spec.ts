@@ -1,5 +1,6 @@
 import request from 'supertest';
-import { KICKOFF_HEADERS } from './support/export-helpers';
+import { DataSource } from 'typeorm';
+import { eventually, KICKOFF_HEADERS } from './support/export-helpers';
 import { freePort } from './support/private-services';
 import { bearerOf, useTestApp } from './support/test-app';
 import { killAllWorkers, spawnApi } from './support/worker-process';
@@ -33,7 +34,17 @@ describe('the log of an API process', () => {
     const refused = await request(api.url).get(`/Patient?name=${secret}`);
     expect(refused.status).toBe(401);
 
-    await api.kill();
+    // The audit event is written (and logged) once the kick-off's response has gone out.
+    const exportId = String(kickoff.headers['content-location']).split('/').pop();
+    await eventually(async () => {
+      const rows = await t.app
+        .get(DataSource)
+        .query<unknown[]>(`SELECT 1 FROM audit_event WHERE export_id = $1`, [exportId]);
+      return rows.length > 0;
+    }, 'the kick-off to be audited');
+    // A graceful stop flushes the log.
+    api.signal('SIGTERM');
+    await api.exited;
     const log = api.output();
     expect(log).toContain('"path":"/Patient"');
     expect(log).toContain('"action":"export.kickoff"');
