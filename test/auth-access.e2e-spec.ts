@@ -1,12 +1,20 @@
-import { INestApplication } from '@nestjs/common';
-import { Logger } from '@nestjs/common';
+import { INestApplication, Logger } from '@nestjs/common';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import jose from '../src/auth/jose';
 import { AccessTokenIssuer } from '../src/auth/token/access-token.service';
 import { ServerKeys } from '../src/auth/token/server-keys.service';
 import { StatusPollLimiter } from '../src/bulk-export/status-poll-limiter';
-import { newClient, obtainToken, OPERATOR, operatorAuth, TestClient } from './support/auth-helpers';
+import {
+  JWT_BEARER,
+  newClient,
+  obtainToken,
+  OPERATOR,
+  operatorAuth,
+  signAssertion,
+  TestClient,
+  tokenRequest,
+} from './support/auth-helpers';
 import {
   eventually,
   expectOperationOutcome,
@@ -229,6 +237,47 @@ describe('authorization: the bearer-token guard, scopes, per-client jobs and con
       const res = await as(t.app, bearer).get('/Patient/p1');
       expectUnauthorized(res, 'invalid_token');
       expectOperationOutcome(res, 401, { mentions: ['revoked'] });
+    });
+  });
+
+  describe('audit of the token endpoint', () => {
+    it('records each token issued and each refused, naming the client and why', async () => {
+      const client = await newClient(t.app, { scope: 'system/Patient.read' });
+      await token(client, 'system/Patient.read');
+      const refused = await tokenRequest(t.app, {
+        grant_type: 'client_credentials',
+        client_assertion_type: JWT_BEARER,
+        client_assertion: await signAssertion({
+          clientId: client.clientId,
+          key: client.key,
+          aud: 'https://elsewhere.example.test/auth/token',
+        }),
+        scope: 'system/Patient.read',
+      });
+      expect(refused.status).toBe(400);
+
+      const rows = () =>
+        t.app
+          .get(DataSource)
+          .query<{ action: string; outcome: number; types: string[] | null; detail: string }[]>(
+            `SELECT action, outcome, types, detail FROM audit_event WHERE client_id = $1 ORDER BY id`,
+            [client.clientId],
+          );
+      await eventually(async () => (await rows()).length === 2, 'both token requests audited');
+      expect(await rows()).toEqual([
+        {
+          action: 'token.issued',
+          outcome: 200,
+          types: ['Patient'],
+          detail: 'scope system/Patient.read',
+        },
+        {
+          action: 'token.refused',
+          outcome: 400,
+          types: null,
+          detail: expect.stringMatching(/^invalid_client: .*aud/) as unknown,
+        },
+      ]);
     });
   });
 
