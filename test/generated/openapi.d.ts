@@ -1009,6 +1009,24 @@ export interface operations {
           'application/fhir+json': components['schemas']['Resource'];
         };
       };
+      /** @description No valid access token (WWW-Authenticate: Bearer). */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/fhir+json': components['schemas']['OperationOutcome'];
+        };
+      };
+      /** @description The token's scopes do not cover the call (insufficient_scope). */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/fhir+json': components['schemas']['OperationOutcome'];
+        };
+      };
       /** @description Any error (FHIR OperationOutcome). */
       default: {
         headers: {
@@ -1042,6 +1060,24 @@ export interface operations {
         };
         content: {
           'application/fhir+json': components['schemas']['Resource'];
+        };
+      };
+      /** @description No valid access token (WWW-Authenticate: Bearer). */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/fhir+json': components['schemas']['OperationOutcome'];
+        };
+      };
+      /** @description The token's scopes do not cover the call (insufficient_scope). */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/fhir+json': components['schemas']['OperationOutcome'];
         };
       };
       /** @description Any error (FHIR OperationOutcome). */
@@ -1095,6 +1131,24 @@ export interface operations {
           'application/fhir+json': components['schemas']['Resource'];
         };
       };
+      /** @description No valid access token (WWW-Authenticate: Bearer). */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/fhir+json': components['schemas']['OperationOutcome'];
+        };
+      };
+      /** @description The token's scopes do not cover the call (insufficient_scope). */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/fhir+json': components['schemas']['OperationOutcome'];
+        };
+      };
       /** @description Any error (FHIR OperationOutcome). */
       default: {
         headers: {
@@ -1127,6 +1181,24 @@ export interface operations {
         };
         content: {
           'application/fhir+json': components['schemas']['Resource'];
+        };
+      };
+      /** @description No valid access token (WWW-Authenticate: Bearer). */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/fhir+json': components['schemas']['OperationOutcome'];
+        };
+      };
+      /** @description The token's scopes do not cover the call (insufficient_scope). */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/fhir+json': components['schemas']['OperationOutcome'];
         };
       };
       /** @description Any error (FHIR OperationOutcome). */
@@ -1182,6 +1254,24 @@ export interface operations {
           'application/fhir+json': components['schemas']['Resource'];
         };
       };
+      /** @description No valid access token (WWW-Authenticate: Bearer). */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/fhir+json': components['schemas']['OperationOutcome'];
+        };
+      };
+      /** @description The token's scopes do not cover the call (insufficient_scope). */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/fhir+json': components['schemas']['OperationOutcome'];
+        };
+      };
       /** @description Any error (FHIR OperationOutcome). */
       default: {
         headers: {
@@ -1217,6 +1307,24 @@ export interface operations {
         };
         content?: never;
       };
+      /** @description No valid access token (WWW-Authenticate: Bearer). */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/fhir+json': components['schemas']['OperationOutcome'];
+        };
+      };
+      /** @description The token's scopes do not cover the call (insufficient_scope). */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/fhir+json': components['schemas']['OperationOutcome'];
+        };
+      };
       /** @description Any error (FHIR OperationOutcome). */
       default: {
         headers: {
@@ -1249,6 +1357,24 @@ export interface operations {
         };
         content: {
           'application/fhir+json': components['schemas']['Resource'];
+        };
+      };
+      /** @description No valid access token (WWW-Authenticate: Bearer). */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/fhir+json': components['schemas']['OperationOutcome'];
+        };
+      };
+      /** @description The token's scopes do not cover the call (insufficient_scope). */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/fhir+json': components['schemas']['OperationOutcome'];
         };
       };
       /** @description Any error (FHIR OperationOutcome). */
@@ -1287,6 +1413,24 @@ export interface operations {
           'application/fhir+json': components['schemas']['Resource'];
         };
       };
+      /** @description No valid access token (WWW-Authenticate: Bearer). */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/fhir+json': components['schemas']['OperationOutcome'];
+        };
+      };
+      /** @description The token's scopes do not cover the call (insufficient_scope). */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/fhir+json': components['schemas']['OperationOutcome'];
+        };
+      };
       /** @description Any error (FHIR OperationOutcome). */
       default: {
         headers: {
@@ -1320,6 +1464,24 @@ export interface operations {
         };
         content: {
           'application/fhir+json': components['schemas']['Resource'];
+        };
+      };
+      /** @description No valid access token (WWW-Authenticate: Bearer). */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/fhir+json': components['schemas']['OperationOutcome'];
+        };
+      };
+      /** @description The token's scopes do not cover the call (insufficient_scope). */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/fhir+json': components['schemas']['OperationOutcome'];
         };
       };
       /** @description Any error (FHIR OperationOutcome). */
@@ -1382,6 +1544,33 @@ export interface operations {
           'application/fhir+json': components['schemas']['OperationOutcome'];
         };
       };
+      /** @description No valid access token (WWW-Authenticate: Bearer). */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/fhir+json': components['schemas']['OperationOutcome'];
+        };
+      };
+      /** @description The token's scopes do not cover the call (insufficient_scope). */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/fhir+json': components['schemas']['OperationOutcome'];
+        };
+      };
+      /** @description The client already runs its limit of exports (max_concurrent_exports); retry after Retry-After (FHIR OperationOutcome). */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/fhir+json': components['schemas']['OperationOutcome'];
+        };
+      };
     };
   };
   exportSystemPost: {
@@ -1415,6 +1604,33 @@ export interface operations {
       };
       /** @description A header or parameter is missing or invalid; the issue names it (FHIR OperationOutcome). */
       400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/fhir+json': components['schemas']['OperationOutcome'];
+        };
+      };
+      /** @description No valid access token (WWW-Authenticate: Bearer). */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/fhir+json': components['schemas']['OperationOutcome'];
+        };
+      };
+      /** @description The token's scopes do not cover the call (insufficient_scope). */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/fhir+json': components['schemas']['OperationOutcome'];
+        };
+      };
+      /** @description The client already runs its limit of exports (max_concurrent_exports); retry after Retry-After (FHIR OperationOutcome). */
+      429: {
         headers: {
           [name: string]: unknown;
         };
@@ -1473,6 +1689,33 @@ export interface operations {
           'application/fhir+json': components['schemas']['OperationOutcome'];
         };
       };
+      /** @description No valid access token (WWW-Authenticate: Bearer). */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/fhir+json': components['schemas']['OperationOutcome'];
+        };
+      };
+      /** @description The token's scopes do not cover the call (insufficient_scope). */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/fhir+json': components['schemas']['OperationOutcome'];
+        };
+      };
+      /** @description The client already runs its limit of exports (max_concurrent_exports); retry after Retry-After (FHIR OperationOutcome). */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/fhir+json': components['schemas']['OperationOutcome'];
+        };
+      };
     };
   };
   exportPatientPost: {
@@ -1506,6 +1749,33 @@ export interface operations {
       };
       /** @description A header or parameter is missing or invalid; the issue names it (FHIR OperationOutcome). */
       400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/fhir+json': components['schemas']['OperationOutcome'];
+        };
+      };
+      /** @description No valid access token (WWW-Authenticate: Bearer). */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/fhir+json': components['schemas']['OperationOutcome'];
+        };
+      };
+      /** @description The token's scopes do not cover the call (insufficient_scope). */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/fhir+json': components['schemas']['OperationOutcome'];
+        };
+      };
+      /** @description The client already runs its limit of exports (max_concurrent_exports); retry after Retry-After (FHIR OperationOutcome). */
+      429: {
         headers: {
           [name: string]: unknown;
         };
@@ -1567,8 +1837,35 @@ export interface operations {
           'application/fhir+json': components['schemas']['OperationOutcome'];
         };
       };
+      /** @description No valid access token (WWW-Authenticate: Bearer). */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/fhir+json': components['schemas']['OperationOutcome'];
+        };
+      };
+      /** @description The token's scopes do not cover the call (insufficient_scope). */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/fhir+json': components['schemas']['OperationOutcome'];
+        };
+      };
       /** @description No such Group (FHIR OperationOutcome). */
       404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/fhir+json': components['schemas']['OperationOutcome'];
+        };
+      };
+      /** @description The client already runs its limit of exports (max_concurrent_exports); retry after Retry-After (FHIR OperationOutcome). */
+      429: {
         headers: {
           [name: string]: unknown;
         };
@@ -1619,8 +1916,35 @@ export interface operations {
           'application/fhir+json': components['schemas']['OperationOutcome'];
         };
       };
+      /** @description No valid access token (WWW-Authenticate: Bearer). */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/fhir+json': components['schemas']['OperationOutcome'];
+        };
+      };
+      /** @description The token's scopes do not cover the call (insufficient_scope). */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/fhir+json': components['schemas']['OperationOutcome'];
+        };
+      };
       /** @description No such Group (FHIR OperationOutcome). */
       404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/fhir+json': components['schemas']['OperationOutcome'];
+        };
+      };
+      /** @description The client already runs its limit of exports (max_concurrent_exports); retry after Retry-After (FHIR OperationOutcome). */
+      429: {
         headers: {
           [name: string]: unknown;
         };
@@ -1666,8 +1990,35 @@ export interface operations {
         };
         content?: never;
       };
-      /** @description Unknown, cancelled, or expired and purged export (FHIR OperationOutcome). */
+      /** @description No valid access token (WWW-Authenticate: Bearer). */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/fhir+json': components['schemas']['OperationOutcome'];
+        };
+      };
+      /** @description The token's scopes do not cover the call (insufficient_scope). */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/fhir+json': components['schemas']['OperationOutcome'];
+        };
+      };
+      /** @description Unknown, cancelled, another client's, or expired and purged export (FHIR OperationOutcome). */
       404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/fhir+json': components['schemas']['OperationOutcome'];
+        };
+      };
+      /** @description Polled faster than the server allows; poll again after Retry-After (FHIR OperationOutcome). */
+      429: {
         headers: {
           [name: string]: unknown;
         };
@@ -1714,6 +2065,24 @@ export interface operations {
         };
         content?: never;
       };
+      /** @description No valid access token (WWW-Authenticate: Bearer). */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/fhir+json': components['schemas']['OperationOutcome'];
+        };
+      };
+      /** @description The token's scopes do not cover the call (insufficient_scope). */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/fhir+json': components['schemas']['OperationOutcome'];
+        };
+      };
       /** @description Unknown, already cancelled, or expired and purged export (FHIR OperationOutcome). */
       404: {
         headers: {
@@ -1746,6 +2115,24 @@ export interface operations {
         };
         content: {
           'application/fhir+ndjson': string;
+        };
+      };
+      /** @description No valid access token (WWW-Authenticate: Bearer). */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/fhir+json': components['schemas']['OperationOutcome'];
+        };
+      };
+      /** @description The token's scopes do not cover the call (insufficient_scope). */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/fhir+json': components['schemas']['OperationOutcome'];
         };
       };
       /** @description No such export or file (FHIR OperationOutcome). */

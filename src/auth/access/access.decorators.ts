@@ -5,7 +5,8 @@ import {
   SetMetadata,
   UseGuards,
 } from '@nestjs/common';
-import { ApiBasicAuth, ApiBearerAuth } from '@nestjs/swagger';
+import { ApiBasicAuth, ApiBearerAuth, ApiResponse, getSchemaPath } from '@nestjs/swagger';
+import { OperationOutcomeDto } from '../../openapi/schemas.dto';
 import type { Request } from 'express';
 import { BEARER_SCHEME, OPERATOR_SCHEME } from '../../openapi/openapi-security';
 import { OperatorGuard } from '../clients/operator.guard';
@@ -38,5 +39,25 @@ export const Principal = createParamDecorator(
   },
 );
 
-/** Declares in the OpenAPI document that a controller's operations need a bearer token. */
-export const ApiBearerToken = () => ApiBearerAuth(BEARER_SCHEME);
+const OUTCOME = {
+  'application/fhir+json': { schema: { $ref: getSchemaPath(OperationOutcomeDto) } },
+};
+
+/**
+ * Declares in the OpenAPI document that a controller's operations need a bearer token, and
+ * what they answer without one (401) or beyond its scopes (403).
+ */
+export const ApiBearerToken = () =>
+  applyDecorators(
+    ApiBearerAuth(BEARER_SCHEME),
+    ApiResponse({
+      status: 401,
+      description: 'No valid access token (WWW-Authenticate: Bearer).',
+      content: OUTCOME,
+    }),
+    ApiResponse({
+      status: 403,
+      description: "The token's scopes do not cover the call (insufficient_scope).",
+      content: OUTCOME,
+    }),
+  );

@@ -155,6 +155,10 @@ export function KickoffRoute(level: ExportLevel, form: 'GET' | 'POST'): MethodDe
       },
     }),
     operationOutcome(400, 'A header or parameter is missing or invalid; the issue names it'),
+    operationOutcome(
+      429,
+      'The client already runs its limit of exports (max_concurrent_exports); retry after Retry-After',
+    ),
   ];
   if (level === 'group') {
     decorators.push(
@@ -233,7 +237,8 @@ export function ApiExportStatus(): MethodDecorator {
         },
       },
     }),
-    operationOutcome(404, 'Unknown, cancelled, or expired and purged export'),
+    operationOutcome(404, "Unknown, cancelled, another client's, or expired and purged export"),
+    operationOutcome(429, 'Polled faster than the server allows; poll again after Retry-After'),
     operationOutcome(500, 'The export failed for good, saying what failed; start it again'),
     operationOutcome(
       503,
