@@ -10,6 +10,7 @@ import { loadConfig } from '../src/config/app-config';
 import { EmbeddedAzurite, startEmbeddedAzurite } from '../src/bulk-export/storage/embedded-azurite';
 import { SeedSummary, seedPopulation, seedConfig } from '../scripts/seed';
 import { ProfileSummary, summariseCpuProfile } from './cpu-profile';
+import { BenchClient } from './bench-client';
 import { compareIds, downloadAndCheck, kickOff, Manifest, waitForManifest } from './export-client';
 import {
   CURRENT_ROWS,
@@ -339,9 +340,13 @@ async function runExport(
     worker = await startServer('worker', workerEnv);
     const apiIdleRssMb = api.resetPeak();
     const workerIdleRssMb = worker.resetPeak();
+    const client = await BenchClient.register(env.databaseUrl, base);
+    const auth = () => client.authorization();
+    // The first token before the clock starts: a client holds one when it kicks off.
+    await auth();
     if (env.profile) await worker.startProfile();
     const started = performance.now();
-    const kickoff = await kickOff(`${base}${spec.path}`);
+    const kickoff = await kickOff(`${base}${spec.path}`, auth);
     if (!kickoff.accepted) {
       if (spec.name === 'typeFilterBlob' && kickoff.status === 400) {
         log(
@@ -358,7 +363,7 @@ async function runExport(
     }
     // Polling stops when a process dies, before the processes are torn down under it.
     const polling = new AbortController();
-    const waiting = waitForManifest(kickoff.statusUrl, env.deadline, polling.signal);
+    const waiting = waitForManifest(kickoff.statusUrl, auth, env.deadline, polling.signal);
     waiting.catch(() => undefined);
     const manifest: Manifest = await Promise.race([waiting, worker.died, api.died]).finally(() =>
       polling.abort(),
@@ -368,7 +373,7 @@ async function runExport(
     const workerMemory = worker.memory();
     const apiMemory = api.memory();
 
-    const check = await downloadAndCheck(manifest);
+    const check = await downloadAndCheck(manifest, auth);
     const expected = await expectedIds(env.databaseUrl, spec.expectedWhere);
     const problems = [...check.problems, ...compareIds(check.idsByType, expected)];
     if (manifest.error.length) problems.push(`manifest lists ${manifest.error.length} error files`);

@@ -13,13 +13,20 @@ export interface Manifest {
   error: ManifestFile[];
 }
 
+/** The `Authorization` header value to send, fresh for each call (tokens expire). */
+export type Authorization = () => Promise<string>;
+
 export type KickoffResult =
   { accepted: true; statusUrl: string } | { accepted: false; status: number; body: string };
 
 /** Bulk Data IG "Bulk Data Kick-off Request" with the headers the spec requires. */
-export async function kickOff(url: string): Promise<KickoffResult> {
+export async function kickOff(url: string, auth: Authorization): Promise<KickoffResult> {
   const response = await fetch(url, {
-    headers: { Accept: 'application/fhir+json', Prefer: 'respond-async' },
+    headers: {
+      Accept: 'application/fhir+json',
+      Prefer: 'respond-async',
+      Authorization: await auth(),
+    },
   });
   const body = await response.text();
   const location = response.headers.get('content-location');
@@ -30,13 +37,17 @@ export async function kickOff(url: string): Promise<KickoffResult> {
 /** Polls the status URL until the manifest (200) or a failure; throws past the deadline. */
 export async function waitForManifest(
   statusUrl: string,
+  auth: Authorization,
   deadline: number,
   signal?: AbortSignal,
   intervalMs = 100,
 ): Promise<Manifest> {
   for (;;) {
     signal?.throwIfAborted();
-    const response = await fetch(statusUrl, { signal });
+    const response = await fetch(statusUrl, {
+      signal,
+      headers: { Authorization: await auth() },
+    });
     const body = await response.text();
     if (response.status === 200) return JSON.parse(body) as Manifest;
     if (response.status !== 202) {
@@ -68,12 +79,17 @@ export interface VerifyResult {
  * Downloads every output file of the manifest and checks it: the line count equals the
  * manifest's count, every line parses as a resource of the file's type, no id appears twice.
  */
-export async function downloadAndCheck(manifest: Manifest): Promise<VerifyResult> {
+export async function downloadAndCheck(
+  manifest: Manifest,
+  auth: Authorization,
+): Promise<VerifyResult> {
   const idsByType = new Map<string, Set<string>>();
   const problems: string[] = [];
   const files: FileCheck[] = [];
   for (const file of manifest.output) {
-    const response = await fetch(file.url, { headers: { 'Accept-Encoding': 'identity' } });
+    const response = await fetch(file.url, {
+      headers: { 'Accept-Encoding': 'identity', Authorization: await auth() },
+    });
     if (response.status !== 200 || !response.body) {
       problems.push(`${file.url}: HTTP ${response.status}`);
       continue;

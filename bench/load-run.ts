@@ -5,6 +5,7 @@
  * drained, API latency, process memory and every 5xx, and leaves the judging to the reader.
  */
 import 'reflect-metadata';
+import { BenchClient } from './bench-client';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -207,14 +208,21 @@ interface Answer {
 
 /** One timed request; undefined when it failed without an HTTP answer (refused, reset, hung). */
 async function timed(
-  requests: RequestLog,
+  run: Pick<Run, 'requests' | 'client'>,
   kind: string,
   url: string,
   init: RequestInit = {},
 ): Promise<Answer | undefined> {
+  const { requests } = run;
   const started = performance.now();
   try {
-    const response = await fetch(url, { ...init, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+    const headers = new Headers(init.headers);
+    headers.set('Authorization', await run.client.authorization());
+    const response = await fetch(url, {
+      ...init,
+      headers,
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    });
     const body = await response.text();
     const ms = performance.now() - started;
     requests.record(kind, ms, response.status, url, body);
@@ -255,6 +263,7 @@ interface ExportRecord {
 
 interface Run {
   base: string;
+  client: BenchClient;
   requests: RequestLog;
   exports: ExportRecord[];
   problems: string[];
@@ -270,7 +279,7 @@ const kickoffHeaders = { Accept: 'application/fhir+json', Prefer: 'respond-async
 /** Kicks off one export, retrying as Retry-After asks on 429 and 503; the status URL or none. */
 async function kickOff(run: Run, path: string, first: boolean): Promise<string | undefined> {
   while (Date.now() < run.kickoffsUntil) {
-    const answer = await timed(run.requests, 'kickoff', `${run.base}${path}`, {
+    const answer = await timed(run, 'kickoff', `${run.base}${path}`, {
       headers: kickoffHeaders,
     });
     // Also apart: every client's first kick-off arrives in the same second.
@@ -290,7 +299,7 @@ async function kickOff(run: Run, path: string, first: boolean): Promise<string |
 /** Polls at the rate Retry-After asks until the export completes or fails, or the bound passes. */
 async function poll(run: Run, statusUrl: string): Promise<Outcome> {
   for (;;) {
-    const answer = await timed(run.requests, 'status', statusUrl);
+    const answer = await timed(run, 'status', statusUrl);
     if (answer?.status === 200) {
       // Also apart: the manifest is built from the finished job's file list, unlike a 202.
       run.requests.latency('status-manifest', answer.ms);
@@ -314,7 +323,7 @@ async function checkOneFile(run: Run, manifest: Manifest): Promise<boolean | und
   const files = manifest.output.filter((f) => f.count !== undefined);
   if (!files.length) return undefined;
   const file = files.reduce((a, b) => ((b.count ?? 0) < (a.count ?? 0) ? b : a));
-  const answer = await timed(run.requests, 'file', file.url, {
+  const answer = await timed(run, 'file', file.url, {
     headers: { 'Accept-Encoding': 'identity' },
   });
   if (answer?.status !== 200) {
@@ -369,7 +378,7 @@ async function runClient(run: Run, client: number): Promise<void> {
     run.holders.set(statusUrl, holders);
     // Discard what nobody else still reads, as a well-behaved client does (Bulk Data Delete).
     if (holders === 0 && outcome.kind !== 'unfinished') {
-      await timed(run.requests, 'delete', statusUrl, { method: 'DELETE' });
+      await timed(run, 'delete', statusUrl, { method: 'DELETE' });
     }
     // A short pause, so that cycles drift apart instead of polling in lockstep.
     await sleep(rng.range(0, 2000));
@@ -566,7 +575,7 @@ async function countJobs(databaseUrl: string): Promise<Record<string, number>> {
 }
 
 /** A Group of the first patients, for the Group-level variant (PUT, so a rerun updates it). */
-async function putGroup(base: string, databaseUrl: string): Promise<void> {
+async function putGroup(base: string, databaseUrl: string, client: BenchClient): Promise<void> {
   const ids = await withClient(databaseUrl, async (c) => {
     const r = await c.query<{ id: string }>(
       `SELECT id FROM resource WHERE type = 'Patient' AND superseded_at IS NULL AND NOT deleted
@@ -576,7 +585,10 @@ async function putGroup(base: string, databaseUrl: string): Promise<void> {
   });
   const response = await fetch(`${base}/Group/${GROUP_ID}`, {
     method: 'PUT',
-    headers: { 'Content-Type': 'application/fhir+json' },
+    headers: {
+      'Content-Type': 'application/fhir+json',
+      Authorization: await client.authorization(),
+    },
     body: JSON.stringify({
       resourceType: 'Group',
       id: GROUP_ID,
@@ -679,7 +691,8 @@ async function main(): Promise<number> {
         log(`${server.role} ${server.pid} died`);
       });
     }
-    await putGroup(base, defaults.DATABASE_URL);
+    const client = await BenchClient.register(defaults.DATABASE_URL, base);
+    await putGroup(base, defaults.DATABASE_URL, client);
 
     const idle = Object.fromEntries(servers.map((s) => [`${s.role}-${s.pid}`, s.resetPeak()]));
     const cpu = new CpuMeter({
@@ -698,6 +711,7 @@ async function main(): Promise<number> {
     const runStartedAt = new Date(loadStarted - 1000);
     const run: Run = {
       base,
+      client,
       requests: new RequestLog(),
       exports: [],
       problems: [],

@@ -1,0 +1,63 @@
+import { randomUUID } from 'node:crypto';
+import { Client } from 'pg';
+import { generateClientKey, PrivateKey, signClientAssertion } from '../scripts/client-key';
+
+/** A token is fetched anew once it is this old (tokens live five minutes). */
+const REFRESH_AFTER_MS = 120_000;
+
+/**
+ * The benchmarks' backend client: registered straight in the database (as `npm run client`
+ * does), with tokens from the server's token endpoint exactly as a SMART Backend Services
+ * client gets them, so every measured call pays for authorization as production calls do.
+ */
+export class BenchClient {
+  private token?: { value: string; at: number };
+
+  private constructor(
+    private readonly clientId: string,
+    private readonly key: PrivateKey,
+    private readonly base: string,
+  ) {}
+
+  /** Registers a client that may read everything and run as many exports as the load needs. */
+  static async register(databaseUrl: string, base: string): Promise<BenchClient> {
+    const clientId = `bench-${randomUUID()}`;
+    const { privateJwk, publicJwk } = await generateClientKey();
+    const client = new Client({ connectionString: databaseUrl });
+    await client.connect();
+    try {
+      await client.query(
+        `INSERT INTO auth_client (client_id, jwks, scope, containers, max_concurrent_exports)
+         VALUES ($1, $2, 'system/*.*', '{}', 1000)`,
+        [clientId, JSON.stringify({ keys: [publicJwk] })],
+      );
+    } finally {
+      await client.end();
+    }
+    const key = { jwk: privateJwk, alg: 'ES384' as const, kid: String(privateJwk.kid) };
+    return new BenchClient(clientId, key, base);
+  }
+
+  /** The `Authorization` header value, with a token fresh enough for the next calls. */
+  async authorization(): Promise<string> {
+    if (!this.token || Date.now() - this.token.at > REFRESH_AFTER_MS) {
+      const tokenUrl = `${this.base}/auth/token`;
+      const response = await fetch(tokenUrl, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          grant_type: 'client_credentials',
+          client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+          client_assertion: await signClientAssertion(this.clientId, this.key, tokenUrl),
+          scope: 'system/*.*',
+        }),
+      });
+      const body = (await response.json()) as { access_token?: string };
+      if (!response.ok || !body.access_token) {
+        throw new Error(`token endpoint answered ${response.status}: ${JSON.stringify(body)}`);
+      }
+      this.token = { value: body.access_token, at: Date.now() };
+    }
+    return `Bearer ${this.token.value}`;
+  }
+}
