@@ -4,7 +4,7 @@
 const LAYERS = [
   ['config'],
   ['common'],
-  ['database', 'fhir', 'openapi'],
+  ['database', 'fhir', 'openapi', 'anonymization'],
   ['metadata'],
   ['auth'],
   ['search'],

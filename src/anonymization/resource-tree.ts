@@ -1,0 +1,279 @@
+/**
+ * A resource's JSON as the tree of FHIR elements the anonymization rules address (the FHIR
+ * Anonymizer walks Firely's ITypedElement tree the same way): every element with its FHIR type,
+ * its element name (a choice by its base name: `valueQuantity` is `value`) and where it lives in
+ * the JSON, so a method can change or remove it in place.
+ */
+
+/** The type of one JSON property of a FHIR type, from the R4 element tables. */
+export interface ElementType {
+  /** The element as declared; a choice as `value[x]`. */
+  element: string;
+  /** A FHIR type name, or a backbone path such as `Patient.contact`. */
+  type: string;
+}
+
+/** Answers the FHIR type of `key` within `type` (a type name or backbone path). */
+export type ElementTypeOf = (type: string, key: string) => ElementType | undefined;
+
+/** What a {@link ResourceTree} indexes its nodes by. */
+export interface TreeIndexKeys {
+  paths: ReadonlySet<string>;
+  types: ReadonlySet<string>;
+  names: ReadonlySet<string>;
+}
+
+export interface TreeNode {
+  /** The JSON object holding this element (the parent's value), or undefined for the root. */
+  holder: Record<string, unknown> | undefined;
+  /** The JSON property name (`valueQuantity`, `birthDate`). */
+  key: string;
+  /** The position in the property's array, when it is one. */
+  index?: number;
+  /** The FHIR type: a data type, a primitive, `BackboneElement`, or a resource type. */
+  type: string;
+  /** The element tables' name of the type, for looking up children (a backbone path too). */
+  tableType: string;
+  /** The element name as FHIRPath sees it: `value` for `valueQuantity`. */
+  name: string;
+  /** Element names from the resource root, dotted, without indexes: `address.city`. */
+  path: string;
+  parent: TreeNode | undefined;
+  children: TreeNode[];
+  /** A resource inside this one (`contained`, a Bundle entry): not descended into. */
+  nestedResource: boolean;
+}
+
+const PRIMITIVE = /^[a-z]/;
+
+export function isPrimitiveType(type: string): boolean {
+  return PRIMITIVE.test(type);
+}
+
+/** The element's current JSON value. */
+export function valueOf(node: TreeNode): unknown {
+  if (!node.holder) return undefined;
+  const value = node.holder[node.key];
+  return node.index === undefined ? value : (value as unknown[] | undefined)?.[node.index];
+}
+
+/** Replaces the element's JSON value; undefined marks it removed (pruned afterwards). */
+export function setValue(node: TreeNode, value: unknown): void {
+  if (!node.holder) return;
+  if (node.index === undefined) {
+    node.holder[node.key] = value;
+  } else {
+    (node.holder[node.key] as unknown[])[node.index] = value;
+  }
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Builds the tree of `resource`, indexed for the rules: nodes by element path, by type and by
+ * name. Nested resources (`contained`, `Bundle.entry.resource`, `Parameters.parameter.resource`)
+ * appear as single nodes that are not descended into; their own trees are built separately.
+ * Properties the element tables do not know are left out (they are kept unchanged).
+ */
+export class ResourceTree {
+  readonly root: TreeNode;
+  readonly nodes: TreeNode[] = [];
+  readonly byPath = new Map<string, TreeNode[]>();
+  readonly byType = new Map<string, TreeNode[]>();
+  readonly byName = new Map<string, TreeNode[]>();
+  /** Resources nested in this one, to be anonymized on their own. */
+  readonly nested: Record<string, unknown>[] = [];
+
+  /**
+   * `indexed` names the element paths, types and names rules look up: only those are indexed,
+   * since indexing every node three ways costs more than the walk.
+   */
+  constructor(
+    readonly resource: Record<string, unknown>,
+    private readonly typeOf: ElementTypeOf,
+    private readonly indexed: TreeIndexKeys,
+  ) {
+    const type = resource.resourceType as string;
+    this.root = {
+      holder: undefined,
+      key: '',
+      type,
+      tableType: type,
+      name: type,
+      path: '',
+      parent: undefined,
+      children: [],
+      nestedResource: false,
+    };
+    this.children(this.root, resource);
+  }
+
+  private children(node: TreeNode, value: Record<string, unknown>): void {
+    for (const key of Object.keys(value)) {
+      if (key === 'resourceType' || key.startsWith('_')) continue;
+      const element = this.typeOf(node.tableType, key);
+      if (!element) continue;
+      const property = value[key];
+      const items = Array.isArray(property) ? property : [property];
+      items.forEach((item, position) => {
+        const index = Array.isArray(property) ? position : undefined;
+        this.add(node, value, key, index, element, item);
+      });
+      // A primitive's id and extensions live in its `_key` sibling.
+      const sibling = value[`_${key}`];
+      if (sibling !== undefined && isPrimitiveType(element.type))
+        this.primitiveSibling(node, value, key, sibling);
+    }
+  }
+
+  private add(
+    parent: TreeNode,
+    holder: Record<string, unknown>,
+    key: string,
+    index: number | undefined,
+    element: ElementType,
+    value: unknown,
+  ): TreeNode | undefined {
+    if (value === null || value === undefined) return undefined;
+    const name = element.element.endsWith('[x]') ? element.element.slice(0, -3) : element.element;
+    const nestedResource = element.type === 'Resource';
+    const type = nestedResource
+      ? String((value as Record<string, unknown>).resourceType)
+      : element.type.includes('.')
+        ? 'BackboneElement'
+        : element.type;
+    const node: TreeNode = {
+      holder,
+      key,
+      index,
+      type,
+      tableType: element.type,
+      name,
+      path: parent.path ? `${parent.path}.${name}` : name,
+      parent,
+      children: [],
+      nestedResource,
+    };
+    parent.children.push(node);
+    this.index(node);
+    if (nestedResource) {
+      if (isObject(value)) this.nested.push(value);
+    } else if (isObject(value) && !isPrimitiveType(element.type)) {
+      this.children(node, value);
+    }
+    return node;
+  }
+
+  /** The `id` and `extension` of primitives, under the primitive's own node. */
+  private primitiveSibling(
+    parent: TreeNode,
+    holder: Record<string, unknown>,
+    key: string,
+    sibling: unknown,
+  ): void {
+    const primitives = parent.children.filter((c) => c.holder === holder && c.key === key);
+    const elements = Array.isArray(sibling) ? sibling : [sibling];
+    elements.forEach((element, position) => {
+      if (!isObject(element)) return;
+      const owner =
+        primitives.find((p) => p.index === (Array.isArray(sibling) ? position : undefined)) ??
+        parent;
+      const extensionNode: TreeNode = {
+        holder: undefined,
+        key: '',
+        type: 'Element',
+        tableType: 'Element',
+        name: '',
+        path: owner.path,
+        parent: owner,
+        children: [],
+        nestedResource: false,
+      };
+      // The sibling's children hang under the primitive, so rules reaching it reach them.
+      this.children(extensionNode, element);
+      for (const child of extensionNode.children) {
+        child.parent = owner;
+        owner.children.push(child);
+      }
+    });
+  }
+
+  private index(node: TreeNode): void {
+    this.nodes.push(node);
+    if (this.indexed.paths.has(node.path)) push(this.byPath, node.path, node);
+    if (this.indexed.types.has(node.type)) push(this.byType, node.type, node);
+    if (this.indexed.names.has(node.name)) push(this.byName, node.name, node);
+  }
+
+  /** The node and its descendants, not descending into nested resources, parents first. */
+  static subtree(node: TreeNode): TreeNode[] {
+    const out: TreeNode[] = [];
+    const visit = (n: TreeNode) => {
+      out.push(n);
+      if (!n.nestedResource) n.children.forEach(visit);
+    };
+    visit(node);
+    return out;
+  }
+}
+
+function push(map: Map<string, TreeNode[]>, key: string, node: TreeNode): void {
+  const list = map.get(key);
+  if (list) list.push(node);
+  else map.set(key, [node]);
+}
+
+/**
+ * Removes what the methods removed: undefined and null values, then objects and arrays left
+ * empty, bottom-up, with the `_key` siblings of removed primitives. `resourceType` stays.
+ */
+export function prune(value: Record<string, unknown>): void {
+  for (const key of Object.keys(value)) {
+    if (key === 'resourceType' || !Object.hasOwn(value, key)) continue;
+    // An aligned `_key` array is pruned with its primitives (below, when `key` is reached).
+    if (key.startsWith('_') && Array.isArray(value[key]) && Array.isArray(value[key.slice(1)])) {
+      continue;
+    }
+    const sibling = `_${key}`;
+    if (Array.isArray(value[key]) && Array.isArray(value[sibling])) {
+      pruneAligned(value, key, sibling);
+      continue;
+    }
+    const kept = pruned(value[key]);
+    if (kept === undefined) delete value[key];
+    else value[key] = kept;
+  }
+}
+
+/** A primitive array and its `_key` array stay index-aligned, with nulls where one is absent. */
+function pruneAligned(value: Record<string, unknown>, key: string, sibling: string): void {
+  const values = (value[key] as unknown[]).map(pruned);
+  const elements = (value[sibling] as unknown[]).map(pruned);
+  const kept = [...Array(Math.max(values.length, elements.length)).keys()].filter(
+    (i) => values[i] !== undefined || elements[i] !== undefined,
+  );
+  const column = (items: unknown[]) => kept.map((i) => items[i] ?? null);
+  value[key] = column(values);
+  value[sibling] = column(elements);
+  if ((value[key] as unknown[]).every((v) => v === null)) delete value[key];
+  if ((value[sibling] as unknown[]).every((v) => v === null)) delete value[sibling];
+}
+
+function pruned(value: unknown): unknown {
+  if (value === null || value === undefined) return undefined;
+  if (Array.isArray(value)) {
+    const items = value.map(pruned).filter((v) => v !== undefined);
+    return items.length ? items : undefined;
+  }
+  if (isObject(value)) {
+    if (typeof value.resourceType === 'string') {
+      prune(value);
+      return value;
+    }
+    prune(value);
+    return Object.keys(value).length ? value : undefined;
+  }
+  return value;
+}
