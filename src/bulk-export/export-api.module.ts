@@ -9,6 +9,7 @@ import { ExportCapabilities } from './export-capabilities.service';
 import { ExportJobsModule } from './export-jobs.module';
 import { ExportKickoffService } from './export-kickoff.service';
 import { ExportStatusService } from './export-status.service';
+import { AnonymizationConfigurations } from './anonymized/anonymization-configurations.service';
 import { ExportAuditMiddleware } from './export-audit.middleware';
 import { StatusPollLimiter } from './status-poll-limiter';
 
@@ -22,6 +23,7 @@ import { StatusPollLimiter } from './status-poll-limiter';
     ExportCancelService,
     ExportCapabilities,
     StatusPollLimiter,
+    AnonymizationConfigurations,
   ],
 })
 export class ExportApiModule implements NestModule {

@@ -4,6 +4,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { EXPORT_QUEUE } from './export-queue';
 import { EXPORT_MAINTENANCE_QUEUE } from './retention/export-maintenance.queue';
 import { ExportJobEntity } from './job/export-job.entity';
+import { KeySealer } from './anonymized/key-sealer.service';
 import { ExportJobService } from './job/export-job.service';
 import { exportSinkProvider } from './storage/export-sink.provider';
 
@@ -25,7 +26,7 @@ import { exportSinkProvider } from './storage/export-sink.provider';
     }),
     BullModule.registerQueue({ name: EXPORT_MAINTENANCE_QUEUE }),
   ],
-  providers: [ExportJobService, exportSinkProvider],
-  exports: [ExportJobService, exportSinkProvider, BullModule],
+  providers: [ExportJobService, exportSinkProvider, KeySealer],
+  exports: [ExportJobService, exportSinkProvider, KeySealer, BullModule],
 })
 export class ExportJobsModule {}

@@ -14,6 +14,10 @@ import { ResourceRepository } from '../resources/resource.repository';
 import { chainedTypes, parseSearchQuery } from '../search/search-query';
 import { SearchParameters } from '../search/search-parameters';
 import { ExportRequest } from './export-request';
+import { AnonymizationConfigurations } from './anonymized/anonymization-configurations.service';
+import { KeySealer } from './anonymized/key-sealer.service';
+import { jobKeys } from './anonymized/sealed-keys';
+import { ExportAnonymization } from './job/export-job.entity';
 import { ExportJobService } from './job/export-job.service';
 
 const PROVENANCE = 'Provenance';
@@ -27,6 +31,8 @@ export class ExportKickoffService {
     private readonly definitions: FhirDefinitions,
     private readonly compartment: PatientCompartment,
     private readonly searchParameters: SearchParameters,
+    private readonly configurations: AnonymizationConfigurations,
+    private readonly keys: KeySealer,
   ) {}
 
   /**
@@ -38,13 +44,29 @@ export class ExportKickoffService {
     requestUrl: string,
     principal: AccessPrincipal,
   ): Promise<{ id: string; request: ExportRequest }> {
-    const authorized = this.authorize(request, principal);
+    let authorized = this.authorize(request, principal);
     if (authorized.level === 'group') await this.assertGroupExists(authorized.groupId ?? '');
+    let anonymization: ExportAnonymization | undefined;
+    if (authorized.anonymization) {
+      const { config, etag } = authorized.anonymization;
+      const loaded = await this.configurations.load(config, etag);
+      const { parameters } = loaded.parsed.config;
+      anonymization = { configuration: loaded.text, keys: this.keys.seal(jobKeys(parameters)) };
+      authorized = {
+        ...authorized,
+        anonymization: { ...authorized.anonymization, version: loaded.etag },
+        warnings: [
+          ...authorized.warnings,
+          ...loaded.parsed.warnings.map((w) => `Anonymization configuration '${config}': ${w}`),
+        ],
+      };
+    }
     const { id } = await this.jobs.kickOff({
       request: authorized,
       requestUrl,
       owner: principal.clientId,
       maxConcurrent: principal.maxConcurrentExports,
+      anonymization,
     });
     return { id, request: authorized };
   }

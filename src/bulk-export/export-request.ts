@@ -32,6 +32,12 @@ export interface ExportRequest {
   includeAssociatedData?: string[];
   /** Azure-specific `_container`: target container name. */
   container?: string;
+  /**
+   * Azure-specific de-identified export: `_anonymizationConfig` names a configuration in the
+   * `anonymization` container, `_anonymizationConfigEtag` the version it must be (quoted).
+   * `version` is the ETag of the configuration the kick-off validated and the job runs.
+   */
+  anonymization?: { config: string; etag?: string; version?: string };
   lenient: boolean;
   /** What `Prefer: handling=lenient` let through by skipping; each becomes an OperationOutcome in the manifest's error files. */
   warnings: string[];
@@ -75,6 +81,8 @@ export function normalizedRequestKey(req: ExportRequest): string {
     patients: sortedUnique(req.patients),
     includeAssociatedData: sortedUnique(req.includeAssociatedData),
     container: req.container,
+    // An anonymized export is never joined with a raw one, nor with one of another config.
+    anonymization: req.anonymization,
     // The warnings become the manifest's error files, so they are part of the output too.
     warnings: sortedUnique(req.warnings),
   };

@@ -48,11 +48,19 @@ export class ExportStatusService {
           requirePermission(principal, types, EXPORT_PERMISSIONS);
         }
         const manifest = await this.manifest(job, baseUrl);
-        if (!job.finishedAt) return { kind: 'complete', manifest };
+        const anonymization = job.request.anonymization;
+        const anonymized = anonymization && {
+          anonymized: true as const,
+          anonymizationConfig: anonymization.config,
+          anonymizationConfigEtag: anonymization.version,
+        };
+        if (!job.finishedAt) {
+          return { kind: 'complete', manifest: { ...manifest, extension: anonymized } };
+        }
         const expires = exportExpiresAt(job.finishedAt, this.config.EXPORT_RETENTION_HOURS);
         return {
           kind: 'complete',
-          manifest: { ...manifest, extension: { expires: expires.toISOString() } },
+          manifest: { ...manifest, extension: { ...anonymized, expires: expires.toISOString() } },
           expires,
         };
       }

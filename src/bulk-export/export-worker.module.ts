@@ -1,6 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { SearchParametersModule } from '../search/search-parameters.module';
+import { ExportAnonymizers } from './anonymized/export-anonymizer';
 import { ExportJobsModule } from './export-jobs.module';
 import { ExportProcessor, exportProcessorFor } from './processor/export.processor';
 import { ExportRunner } from './processor/export.runner';
@@ -24,6 +25,7 @@ export class ExportWorkerModule {
       providers: [
         { provide: ExportReadRepository, useClass: PostgresExportReadRepository },
         GroupMembers,
+        ExportAnonymizers,
         ExportRunner,
         { provide: ExportProcessor, useClass: exportProcessorFor(config) },
         ExportRetentionService,

@@ -9,6 +9,7 @@ import {
   Matches,
   Max,
   Min,
+  MinLength,
   validateSync,
 } from 'class-validator';
 
@@ -297,6 +298,17 @@ export class AppConfig {
   @IsBoolean()
   AUTH_REQUIRED = true;
 
+  /**
+   * Seals the keys an anonymized export makes up for itself into its job row (any string of
+   * 16 characters or more; the same on every API and worker process). Unset: a secret made up
+   * at start, with a warning, so anonymized exports do not survive a restart or move between
+   * processes.
+   */
+  @IsOptional()
+  @IsString()
+  @MinLength(16)
+  EXPORT_KEY_ENCRYPTION_KEY?: string;
+
   /** Unfinished exports a client may have at once unless its registration says otherwise. */
   @Transform(toInt)
   @IsInt()
@@ -332,6 +344,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     'PUBLIC_BASE_URL',
     'ADMIN_CREDENTIALS',
     'AUTH_SIGNING_KEY',
+    'EXPORT_KEY_ENCRYPTION_KEY',
   ] as const;
   const raw: Record<string, string> = {};
   for (const key of [...known, ...optional]) {

@@ -121,7 +121,22 @@ export class ExportManifestExtensionDto {
       'from then on its files may be deleted, and its status answer 404, at any time.',
     example: '2026-11-27T04:05:00.000Z',
   })
-  expires!: string;
+  expires?: string;
+
+  @ApiProperty({
+    required: false,
+    description: 'Present and true when the export was de-identified (_anonymizationConfig).',
+  })
+  anonymized?: boolean;
+
+  @ApiProperty({ required: false, description: 'The anonymization configuration applied.' })
+  anonymizationConfig?: string;
+
+  @ApiProperty({
+    required: false,
+    description: 'The ETag of the anonymization configuration applied, as the kick-off read it.',
+  })
+  anonymizationConfigEtag?: string;
 }
 
 @ApiSchema({

@@ -428,6 +428,12 @@ export interface components {
        * @example 2026-11-27T04:05:00.000Z
        */
       expires: string;
+      /** @description Present and true when the export was de-identified (_anonymizationConfig). */
+      anonymized?: boolean;
+      /** @description The anonymization configuration applied. */
+      anonymizationConfig?: string;
+      /** @description The ETag of the anonymization configuration applied, as the kick-off read it. */
+      anonymizationConfigEtag?: string;
     };
     /** @description Complete status response of the Bulk Data IG ("Response - Complete Status"): the manifest of a finished export. */
     ExportManifest: {
@@ -1512,6 +1518,10 @@ export interface operations {
         _elements?: string;
         /** @description Azure Blob container to write into (created if missing), under a new folder per export. Without it each export gets a new container. */
         _container?: string;
+        /** @description De-identified export (as in Azure API for FHIR): the name of an anonymization configuration in the storage account's `anonymization` container (FHIR Anonymizer format). Needs `_container`. */
+        _anonymizationConfig?: string;
+        /** @description The ETag the configuration must have (a strong match; quotes are added when missing). */
+        _anonymizationConfigEtag?: string;
         /** @description Comma-separated: LatestProvenanceResources, RelevantProvenanceResources or _custom values. */
         includeAssociatedData?: string;
       };
@@ -1657,6 +1667,10 @@ export interface operations {
         _elements?: string;
         /** @description Azure Blob container to write into (created if missing), under a new folder per export. Without it each export gets a new container. */
         _container?: string;
+        /** @description De-identified export (as in Azure API for FHIR): the name of an anonymization configuration in the storage account's `anonymization` container (FHIR Anonymizer format). Needs `_container`. */
+        _anonymizationConfig?: string;
+        /** @description The ETag the configuration must have (a strong match; quotes are added when missing). */
+        _anonymizationConfigEtag?: string;
         /** @description Comma-separated: LatestProvenanceResources, RelevantProvenanceResources or _custom values. */
         includeAssociatedData?: string;
       };
@@ -1802,6 +1816,10 @@ export interface operations {
         _elements?: string;
         /** @description Azure Blob container to write into (created if missing), under a new folder per export. Without it each export gets a new container. */
         _container?: string;
+        /** @description De-identified export (as in Azure API for FHIR): the name of an anonymization configuration in the storage account's `anonymization` container (FHIR Anonymizer format). Needs `_container`. */
+        _anonymizationConfig?: string;
+        /** @description The ETag the configuration must have (a strong match; quotes are added when missing). */
+        _anonymizationConfigEtag?: string;
         /** @description Comma-separated: LatestProvenanceResources, RelevantProvenanceResources or _custom values. */
         includeAssociatedData?: string;
       };

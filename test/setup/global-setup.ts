@@ -1,4 +1,4 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import { loadConfig } from '../../src/config/app-config';
 import { migrate } from '../../src/database/migrate';
@@ -34,6 +34,7 @@ export default async function globalSetup(): Promise<void> {
   process.env.AUTH_SIGNING_KEY ??= generateKeyPairSync('ec', { namedCurve: 'P-384' })
     .privateKey.export({ type: 'pkcs8', format: 'pem' })
     .toString();
+  process.env.EXPORT_KEY_ENCRYPTION_KEY ??= randomBytes(32).toString('hex');
 
   const storage = process.env.TEST_AZURE_STORAGE_CONNECTION_STRING;
   if (storage) {

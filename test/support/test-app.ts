@@ -14,6 +14,7 @@ export const TEST_CONTAINERS = [
   'cancel-exports',
   'retention-young',
   'retention-cancelled',
+  'research',
 ];
 
 /** The scope of the test client and its tokens: everything. */

@@ -102,6 +102,7 @@ function spawnServer(
     'QUEUE_PREFIX',
     'AZURE_STORAGE_CONNECTION_STRING',
     'AUTH_SIGNING_KEY',
+    'EXPORT_KEY_ENCRYPTION_KEY',
   ]) {
     const value = process.env[key];
     if (value !== undefined) inherited[key] = value;

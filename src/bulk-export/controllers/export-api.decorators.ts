@@ -99,6 +99,22 @@ const KICKOFF_QUERY = [
       'Without it each export gets a new container.',
   }),
   ApiQuery({
+    name: '_anonymizationConfig',
+    required: false,
+    type: 'string',
+    pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$',
+    description:
+      'De-identified export (as in Azure API for FHIR): the name of an anonymization configuration ' +
+      "in the storage account's `anonymization` container (FHIR Anonymizer format). Needs `_container`.",
+  }),
+  ApiQuery({
+    name: '_anonymizationConfigEtag',
+    required: false,
+    type: 'string',
+    description:
+      'The ETag the configuration must have (a strong match; quotes are added when missing).',
+  }),
+  ApiQuery({
     name: 'includeAssociatedData',
     required: false,
     type: 'string',

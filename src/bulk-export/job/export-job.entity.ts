@@ -20,8 +20,16 @@ export interface ExportManifest {
   output: ExportManifestFile[];
   error: ExportManifestFile[];
   deleted: ExportManifestFile[];
-  /** The IG reserves `extension` for additions: here, when the export expires and is purged. */
-  extension?: { expires: string };
+  /**
+   * The IG reserves `extension` for additions: here, when the export expires and is purged, and
+   * for a de-identified export, the configuration it applied.
+   */
+  extension?: {
+    expires?: string;
+    anonymized?: true;
+    anonymizationConfig?: string;
+    anonymizationConfigEtag?: string;
+  };
 }
 
 /** The file as the worker records it; the URL is made when the manifest is served. */
@@ -43,6 +51,13 @@ export interface TypeCheckpoint {
   files: ExportedFile[];
 }
 
+/** A resource an anonymized export wrote as a redacted stub (`processingErrors: skip`). */
+export interface SkippedResource {
+  type: string;
+  id: string;
+  reason: string;
+}
+
 export interface ExportCheckpoint {
   /**
    * The run that last claimed the job; only it may save the checkpoint or finish the job
@@ -50,6 +65,18 @@ export interface ExportCheckpoint {
    */
   runId?: string;
   types?: Record<string, TypeCheckpoint>;
+  /** Resources written as stubs so far (durable with the cursors), at most MAX_SKIPPED_LISTED. */
+  skipped?: SkippedResource[];
+  /** How many there were, listed or not. */
+  skippedCount?: number;
+}
+
+/** An anonymized export's configuration as validated at kick-off, and its sealed keys. */
+export interface ExportAnonymization {
+  /** The configuration file's text. */
+  configuration: string;
+  /** See sealed-keys.ts. */
+  keys: string;
 }
 
 export interface ExportProgress {
@@ -113,6 +140,9 @@ export class ExportJobEntity {
 
   @Column('jsonb', { nullable: true })
   error!: OperationOutcome | null;
+
+  @Column('jsonb', { nullable: true })
+  anonymization!: ExportAnonymization | null;
 
   @Column('timestamptz', { name: 'created_at' })
   createdAt!: Date;

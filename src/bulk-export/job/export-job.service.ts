@@ -13,6 +13,7 @@ import { ExportRequest, normalizedRequestKey } from '../export-request';
 import { EXPORT_QUEUE, ExportQueuePayload } from '../export-queue';
 import { defaultContainerName, folderPrefix } from '../storage/export-sink';
 import {
+  ExportAnonymization,
   ExportCheckpoint,
   ExportedFile,
   ExportJobEntity,
@@ -29,6 +30,8 @@ export interface KickOff {
   owner: string;
   /** Unfinished exports the owner may have at once; null: no limit. */
   maxConcurrent: number | null;
+  /** For an anonymized export: what it runs with. */
+  anonymization?: ExportAnonymization;
 }
 
 /** Retry-After of a kick-off refused for the owner's concurrency limit. */
@@ -74,7 +77,7 @@ export class ExportJobService {
 
   private async insertOrJoin(
     manager: EntityManager,
-    { request, requestUrl, owner, maxConcurrent }: KickOff,
+    { request, requestUrl, owner, maxConcurrent, anonymization }: KickOff,
     job: { id: string; requestKey: string; transactionTime: Date; snapshot: string },
   ): Promise<{ id?: string; created: boolean }> {
     const active = () =>
@@ -109,8 +112,8 @@ export class ExportJobService {
       : { container: defaultContainerName(job.id, job.transactionTime), prefix: '' };
     const inserted = await manager.query<{ id: string }[]>(
       `INSERT INTO export_job (id, level, group_id, request, request_key, request_url, owner,
-                               transaction_time, snapshot, status, location)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'queued', $10)
+                               transaction_time, snapshot, status, location, anonymization)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'queued', $10, $11)
        ON CONFLICT (owner, request_key) WHERE status IN ('queued', 'running') DO NOTHING
        RETURNING id`,
       [
@@ -124,6 +127,7 @@ export class ExportJobService {
         job.transactionTime,
         job.snapshot,
         JSON.stringify(location),
+        anonymization ? JSON.stringify(anonymization) : null,
       ],
     );
     if (inserted.length) return { id: job.id, created: true };

@@ -24,6 +24,9 @@ class MemorySink extends ExportSink {
   ping(): Promise<void> {
     return Promise.resolve();
   }
+  readConfiguration(): Promise<never> {
+    return Promise.reject(new Error('not used by the writer'));
+  }
 
   failure(): undefined {
     return undefined;

@@ -38,7 +38,15 @@ const ASSOCIATED_DATA = new Set(['LatestProvenanceResources', 'RelevantProvenanc
 const ELEMENT = /^[a-z][A-Za-z0-9]*$/;
 const TYPED_ELEMENT = /^([A-Z][A-Za-z]+)\.([a-z][A-Za-z0-9]*)$/;
 
-const SINGLE_VALUED = ['_outputFormat', '_since', '_until', '_till', '_container'];
+const SINGLE_VALUED = [
+  '_outputFormat',
+  '_since',
+  '_until',
+  '_till',
+  '_container',
+  '_anonymizationConfig',
+  '_anonymizationConfigEtag',
+];
 const KNOWN_PARAMETERS = new Set([
   ...SINGLE_VALUED,
   '_type',
@@ -51,9 +59,7 @@ const KNOWN_PARAMETERS = new Set([
 const UNSUPPORTED_PARAMETERS = new Set([
   'organizeOutputBy',
   'allowPartialManifests',
-  '_anonymizationConfig',
   '_anonymizationConfigCollectionReference',
-  '_anonymizationConfigEtag',
   '_isParallel',
 ]);
 
@@ -400,6 +406,36 @@ function buildExportRequest(
       );
     }
     request.container = container;
+  }
+
+  const [config] = texts('_anonymizationConfig', STRING_VALUES) ?? [];
+  const [etag] = texts('_anonymizationConfigEtag', STRING_VALUES) ?? [];
+  if (etag !== undefined && config === undefined) {
+    throw bad('_anonymizationConfigEtag needs _anonymizationConfig', '_anonymizationConfigEtag');
+  }
+  if (config !== undefined) {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/.test(config) || config.includes('..')) {
+      throw bad(
+        `_anonymizationConfig ${show(config)} must be the name of a configuration in the anonymization container: letters, digits, '.', '_' and '-', no path`,
+        '_anonymizationConfig',
+      );
+    }
+    if (request.container === undefined) {
+      throw bad(
+        'An anonymized export needs _container: the container its de-identified files go to',
+        '_container',
+      );
+    }
+    if (etag !== undefined && !/^"?[\x21\x23-\x7e]{1,256}"?$/.test(etag)) {
+      throw bad(
+        `_anonymizationConfigEtag ${show(etag)} is not an ETag`,
+        '_anonymizationConfigEtag',
+      );
+    }
+    request.anonymization = {
+      config,
+      ...(etag === undefined ? {} : { etag: etag.startsWith('"') ? etag : `"${etag}"` }),
+    };
   }
 
   return request;

@@ -22,6 +22,7 @@ import {
   ExportedFile,
   ExportJobEntity,
   ExportProgress,
+  SkippedResource,
   TypeCheckpoint,
 } from '../job/export-job.entity';
 import {
@@ -30,6 +31,7 @@ import {
   WriterCheckpoint,
 } from '../ndjson/rotating-ndjson.writer';
 import { ExportSink } from '../storage/export-sink';
+import { ExportAnonymizers, JobAnonymizer } from '../anonymized/export-anonymizer';
 import { ElementSelection, elementSelection, subsetResource } from './element-subset';
 
 const MB = 1024 * 1024;
@@ -99,6 +101,39 @@ interface Selection {
  * a retried job resumes exactly where the last one stopped.
  * Plain class: testable without Redis.
  */
+/** A page as written, with the resources an anonymized export wrote as stubs. */
+type AnonymizedPage = NdjsonPage & { skipped?: SkippedResource[] };
+
+/** Skipped resources listed in the manifest's error file; the rest are counted. */
+const MAX_SKIPPED_LISTED = 1000;
+
+function noteSkipped(checkpoint: ExportCheckpoint, skipped: SkippedResource[]): void {
+  checkpoint.skippedCount = (checkpoint.skippedCount ?? 0) + skipped.length;
+  checkpoint.skipped = [...(checkpoint.skipped ?? []), ...skipped].slice(0, MAX_SKIPPED_LISTED);
+}
+
+/** One OperationOutcome per resource written as a stub, and one for those not listed. */
+function skippedOutcomes(checkpoint: ExportCheckpoint): OperationOutcome[] {
+  const listed = (checkpoint.skipped ?? []).map((s) =>
+    operationOutcome(
+      'warning',
+      'processing',
+      `${s.type}/${s.id} could not be anonymized and was exported as a redacted stub (processingErrors: skip): ${s.reason}`,
+    ),
+  );
+  const more = (checkpoint.skippedCount ?? 0) - listed.length;
+  if (more > 0) {
+    listed.push(
+      operationOutcome(
+        'warning',
+        'processing',
+        `${more} more resources were exported as redacted stubs (processingErrors: skip)`,
+      ),
+    );
+  }
+  return listed;
+}
+
 @Injectable()
 export class ExportRunner {
   private readonly logger = new Logger(ExportRunner.name);
@@ -110,6 +145,7 @@ export class ExportRunner {
     private readonly definitions: FhirDefinitions,
     private readonly compartment: PatientCompartment,
     private readonly groups: GroupMembers,
+    private readonly anonymizers: ExportAnonymizers,
     private readonly config: AppConfig,
   ) {}
 
@@ -257,7 +293,13 @@ export class ExportRunner {
     await this.waitForInFlightWrites(run);
     const { filters, issues } = await this.selection(job);
     const types = this.types(job);
-    const checkpoint: ExportCheckpoint = { types: { ...run.checkpoint.types } };
+    const checkpoint: ExportCheckpoint = {
+      types: { ...run.checkpoint.types },
+      skipped: [...(run.checkpoint.skipped ?? [])],
+      skippedCount: run.checkpoint.skippedCount ?? 0,
+    };
+    // Built once per run: the configuration compiled, the keys opened.
+    const anonymizer = this.anonymizers.forJob(job);
     // Exact as of transaction_time, so a type counted empty can be skipped without a query.
     const counts = await this.count(job, types, filters);
     const progress: ExportProgress = {
@@ -294,12 +336,12 @@ export class ExportRunner {
       // the one being read. A read that a stopping run leaves behind is awaited below.
       let limit = pageRows.first;
       const read = (afterSeq: string) => {
-        const page = this.page(job, types, filters, type, afterSeq, limit, subset);
+        const page = this.page(job, types, filters, type, afterSeq, limit, subset, anonymizer);
         // Marks the promise handled only: a failed read is rethrown where it is awaited.
         page.catch(() => undefined);
         return page;
       };
-      let ahead: Promise<NdjsonPage> | undefined = read(cursor);
+      let ahead: Promise<AnonymizedPage> | undefined = read(cursor);
       try {
         let checkpointedBytes = writer.bytes;
         while (ahead) {
@@ -315,6 +357,8 @@ export class ExportRunner {
             ahead = read(page.lastSeq);
           }
           await writer.write(page.ndjson);
+          // Noted with the page that holds them, so they are durable with its cursor.
+          if (page.skipped?.length) noteSkipped(checkpoint, page.skipped);
           cursor = page.lastSeq;
           progress.exported = (progress.exported ?? 0) + page.count;
           // A stopping worker makes what it wrote durable, so the next run starts from here.
@@ -361,7 +405,7 @@ export class ExportRunner {
     }
 
     const output = Object.values(checkpoint.types ?? {}).flatMap((t) => t.files);
-    const error = await this.writeIssues(job, issues);
+    const error = await this.writeIssues(job, [...issues, ...skippedOutcomes(checkpoint)]);
     if (!(await this.jobs.complete(job.id, runId, { output, error }))) {
       throw await this.refused(run);
     }
@@ -524,16 +568,29 @@ export class ExportRunner {
     afterSeq: string,
     limit: number,
     subset: ElementSelection | undefined,
-  ): Promise<NdjsonPage> {
+    anonymizer: JobAnonymizer | undefined,
+  ): Promise<AnonymizedPage> {
     const provenance = this.provenanceQuery(job, types, filters, type);
     const query = { ...filters, typeFilters: typeFiltersOf(job, type), type, afterSeq, limit };
-    if (!provenance && !subset) return this.reads.pageNdjson(query);
+    if (!provenance && !subset && !anonymizer) return this.reads.pageNdjson(query);
     const rows = provenance
       ? await this.reads.provenancePage({ ...provenance, afterSeq, limit })
       : await this.reads.page(query);
-    return subset
-      ? ndjsonFromRows(rows, (r) => subsetResource(r.content, subset))
-      : ndjsonFromRows(rows);
+    if (!anonymizer) {
+      return subset
+        ? ndjsonFromRows(rows, (r) => subsetResource(r.content, subset))
+        : ndjsonFromRows(rows);
+    }
+    // `_elements` first: the rules then see only what is exported.
+    const skipped: SkippedResource[] = [];
+    const page = ndjsonFromRows(rows, (row) => {
+      const { line, skipped: skip } = anonymizer.line(
+        subset ? subsetResource(row.content, subset) : row.content,
+      );
+      if (skip) skipped.push(skip);
+      return line;
+    });
+    return { ...page, skipped };
   }
 
   /**

@@ -11,12 +11,15 @@ import { FHIR_NDJSON } from '../../common/fhir-content-types';
 import { BlockQueue } from './block-queue';
 import {
   assertSafeLocation,
+  CONFIGURATION_CONTAINER,
+  ConfigurationNotRead,
   ExportFileWriter,
   ExportLocation,
   ExportSink,
   FileCheckpoint,
   fileGone,
   StorageFailure,
+  StoredConfiguration,
 } from './export-sink';
 
 export interface AzureRetryOptions {
@@ -143,6 +146,52 @@ export class AzureBlobSink extends ExportSink {
       });
     if (!response.readableStreamBody) throw new Error(`No body downloading ${fileName}`);
     return response.readableStreamBody;
+  }
+
+  async readConfiguration(
+    name: string,
+    options: { etag?: string; maxBytes: number },
+  ): Promise<StoredConfiguration> {
+    const container = this.service.getContainerClient(CONFIGURATION_CONTAINER);
+    const blob = container.getBlobClient(name);
+    const notRead = async (error: unknown): Promise<never> => {
+      const status = (error as { statusCode?: number }).statusCode;
+      if (status === 412) {
+        throw new ConfigurationNotRead(
+          'etag-mismatch',
+          `The anonymization configuration '${name}' is not at ETag ${options.etag ?? '(changed while read)'}`,
+        );
+      }
+      if (status === 404) {
+        if (!(await container.exists(this.bounded()))) {
+          throw new ConfigurationNotRead(
+            'no-container',
+            `The export storage has no '${CONFIGURATION_CONTAINER}' container for anonymization configurations`,
+          );
+        }
+        throw new ConfigurationNotRead(
+          'not-found',
+          `The anonymization configuration '${name}' is not in the '${CONFIGURATION_CONTAINER}' container`,
+        );
+      }
+      throw error;
+    };
+    const conditions = options.etag ? { ifMatch: options.etag } : undefined;
+    const properties = await blob.getProperties({ conditions, ...this.bounded() }).catch(notRead);
+    if ((properties.contentLength ?? 0) > options.maxBytes) {
+      throw new ConfigurationNotRead(
+        'too-large',
+        `The anonymization configuration '${name}' is ${properties.contentLength} bytes; at most ${options.maxBytes} are read`,
+      );
+    }
+    // The version just checked, so a change between the two requests is not read unnoticed.
+    const content = await blob
+      .downloadToBuffer(0, undefined, {
+        conditions: { ifMatch: properties.etag },
+        ...this.bounded(),
+      })
+      .catch(notRead);
+    return { content, etag: properties.etag ?? '' };
   }
 
   async deleteAll(location: ExportLocation): Promise<void> {

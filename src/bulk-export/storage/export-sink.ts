@@ -13,6 +13,26 @@ export type FileCheckpoint =
   | { kind: 'azure-block-blob'; bytes: number; blockIds: string[] }
   | { kind: 'filesystem'; bytes: number };
 
+/** The container (or folder) anonymization configurations are read from, as in Azure. */
+export const CONFIGURATION_CONTAINER = 'anonymization';
+
+/** A configuration file as stored, and its version (a quoted strong ETag). */
+export interface StoredConfiguration {
+  content: Buffer;
+  etag: string;
+}
+
+/** Why a configuration could not be read; the kick-off answers it as a 400. */
+export class ConfigurationNotRead extends Error {
+  constructor(
+    readonly reason: 'no-container' | 'not-found' | 'too-large' | 'etag-mismatch',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ConfigurationNotRead';
+  }
+}
+
 /** A storage error as an export run sees it (see {@link ExportSink.failure}). */
 export interface StorageFailure {
   transient: boolean;
@@ -68,6 +88,17 @@ export abstract class ExportSink {
    * short `detail` for the job's OperationOutcome. Undefined for errors that are not storage's.
    */
   abstract failure(error: unknown): StorageFailure | undefined;
+
+  /**
+   * An anonymization configuration: the blob `name` of the `anonymization` container (a
+   * folder of that name on the filesystem), as Azure API for FHIR keeps them. With `etag` it
+   * must be exactly that version (a strong match). Rejects with a {@link ConfigurationNotRead}
+   * saying why it could not be read.
+   */
+  abstract readConfiguration(
+    name: string,
+    options: { etag?: string; maxBytes: number },
+  ): Promise<StoredConfiguration>;
 
   /** A time-limited direct download link; only storage that can sign links supports it. */
   sasUrl(_location: ExportLocation, _fileName: string, _expiresInSeconds: number): Promise<string> {

@@ -1,16 +1,20 @@
 import { constants } from 'node:fs';
-import { access, FileHandle, mkdir, open, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { access, FileHandle, mkdir, open, readFile, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { isNetworkErrorCode } from '../../common/dependency-unavailable';
 import { BlockQueue } from './block-queue';
 import {
   assertSafeLocation,
+  CONFIGURATION_CONTAINER,
+  ConfigurationNotRead,
   ExportFileWriter,
   ExportLocation,
   ExportSink,
   FileCheckpoint,
   fileGone,
   StorageFailure,
+  StoredConfiguration,
 } from './export-sink';
 
 /** The fs system calls behind this sink's operations, as node names them in errors. */
@@ -130,6 +134,46 @@ export class FilesystemSink extends ExportSink {
       undefined,
       this.writerOptions(),
     );
+  }
+
+  /** From `{root}/anonymization/{name}`; the ETag is a hash of the content (a strong one). */
+  async readConfiguration(
+    name: string,
+    options: { etag?: string; maxBytes: number },
+  ): Promise<StoredConfiguration> {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name) || name.includes('..')) {
+      throw new ConfigurationNotRead('not-found', `'${name}' is not a configuration name`);
+    }
+    const folder = join(this.root, CONFIGURATION_CONTAINER);
+    if (!(await stat(folder).catch(() => undefined))?.isDirectory()) {
+      throw new ConfigurationNotRead(
+        'no-container',
+        `The export storage has no '${CONFIGURATION_CONTAINER}' folder for anonymization configurations`,
+      );
+    }
+    const file = join(folder, name);
+    const info = await stat(file).catch(() => undefined);
+    if (!info?.isFile()) {
+      throw new ConfigurationNotRead(
+        'not-found',
+        `The anonymization configuration '${name}' is not in the '${CONFIGURATION_CONTAINER}' folder`,
+      );
+    }
+    if (info.size > options.maxBytes) {
+      throw new ConfigurationNotRead(
+        'too-large',
+        `The anonymization configuration '${name}' is ${info.size} bytes; at most ${options.maxBytes} are read`,
+      );
+    }
+    const content = await readFile(file);
+    const etag = `"${createHash('sha256').update(content).digest('hex').slice(0, 32)}"`;
+    if (options.etag !== undefined && options.etag !== etag) {
+      throw new ConfigurationNotRead(
+        'etag-mismatch',
+        `The anonymization configuration '${name}' is not at ETag ${options.etag}`,
+      );
+    }
+    return { content, etag };
   }
 
   async read(location: ExportLocation, fileName: string): Promise<NodeJS.ReadableStream> {
