@@ -217,7 +217,7 @@ describe('de-identified $export (_anonymizationConfig)', () => {
       query: { _container: 'research', _anonymizationConfig: 'raise.json', _type: 'Patient' },
     });
     expect(res.status).toBe(202);
-    const done = await pollUntilDone(t.app, pathOf(res.headers['content-location'] as string));
+    const done = await pollUntilDone(t.app, pathOf(res.headers['content-location']));
     expectOperationOutcome(done, 500, {
       mentions: ['Patient/', 'fhirPathRules[0]', 'processingErrors: raise'],
     });
