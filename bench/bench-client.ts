@@ -2,6 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import { generateClientKey, PrivateKey, signClientAssertion } from '../scripts/client-key';
 
+/** The `_container` the benchmark client may write into. */
+export const BENCH_CONTAINER = 'bench-exports';
+
 /** A token is fetched anew once it is this old (tokens live five minutes). */
 const REFRESH_AFTER_MS = 120_000;
 
@@ -28,8 +31,8 @@ export class BenchClient {
     try {
       await client.query(
         `INSERT INTO auth_client (client_id, jwks, scope, containers, max_concurrent_exports)
-         VALUES ($1, $2, 'system/*.*', '{}', 1000)`,
-        [clientId, JSON.stringify({ keys: [publicJwk] })],
+         VALUES ($1, $2, 'system/*.*', $3, 1000)`,
+        [clientId, JSON.stringify({ keys: [publicJwk] }), [BENCH_CONTAINER]],
       );
     } finally {
       await client.end();

@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -10,7 +11,9 @@ import { loadConfig } from '../src/config/app-config';
 import { EmbeddedAzurite, startEmbeddedAzurite } from '../src/bulk-export/storage/embedded-azurite';
 import { SeedSummary, seedPopulation, seedConfig } from '../scripts/seed';
 import { ProfileSummary, summariseCpuProfile } from './cpu-profile';
-import { BenchClient } from './bench-client';
+import { BlobServiceClient } from '@azure/storage-blob';
+import { cryptoHash } from '../src/anonymization/methods/crypto-hash';
+import { BENCH_CONTAINER, BenchClient } from './bench-client';
 import { compareIds, downloadAndCheck, kickOff, Manifest, waitForManifest } from './export-client';
 import {
   CURRENT_ROWS,
@@ -135,6 +138,38 @@ interface ExportSpec {
   floor: FloorName;
   /** Rows of `resource` (current versions) the export must contain. */
   expectedWhere: string;
+  /** The id a row has in the export, when it is not its stored one (hashed ids). */
+  exportedId?: (id: string) => string;
+}
+
+/**
+ * The HIPAA Safe Harbor sample configuration with explicit keys, as the de-identified export
+ * runs it: explicit keys make the exported ids predictable, so they can be checked.
+ */
+const ANONYMIZATION_CONFIG = 'safe-harbor-bench.json';
+const SEALING_SECRET = randomBytes(32).toString('hex');
+const CRYPTO_HASH_KEY = 'bench-crypto-hash-key';
+
+async function uploadAnonymizationConfig(connectionString: string): Promise<void> {
+  const sample = JSON.parse(
+    readFileSync(
+      join(__dirname, '..', '..', 'config', 'anonymization', 'safe-harbor.json'),
+      'utf8',
+    ),
+  ) as { parameters: Record<string, unknown> };
+  const text = JSON.stringify({
+    ...sample,
+    parameters: {
+      ...sample.parameters,
+      dateShiftKey: 'bench-date-shift-key',
+      cryptoHashKey: CRYPTO_HASH_KEY,
+      encryptKey: '0123456789abcdef0123456789abcdef',
+    },
+  });
+  const container =
+    BlobServiceClient.fromConnectionString(connectionString).getContainerClient('anonymization');
+  await container.createIfNotExists();
+  await container.getBlockBlobClient(ANONYMIZATION_CONFIG).upload(text, Buffer.byteLength(text));
 }
 
 const TYPE_FILTER = 'Observation?code=http://loinc.org|8867-4';
@@ -169,6 +204,16 @@ const EXPORTS: ExportSpec[] = [
     expectedWhere:
       `${CURRENT_ROWS} AND type = 'Observation' AND content::jsonb @> ` +
       `'{"code":{"coding":[{"system":"http://loinc.org","code":"8867-4"}]}}'`,
+  },
+  {
+    // The system export de-identified with the Safe Harbor sample: every resource parsed,
+    // anonymized and serialised, where the others copy stored bytes.
+    name: 'anonymizedBlob',
+    storage: 'azure',
+    path: `/$export?_container=${BENCH_CONTAINER}&_anonymizationConfig=${ANONYMIZATION_CONFIG}`,
+    floor: 'blobUpload',
+    expectedWhere: CURRENT_ROWS,
+    exportedId: (id) => cryptoHash(id, CRYPTO_HASH_KEY),
   },
 ];
 
@@ -245,7 +290,11 @@ export async function recreateDatabase(databaseUrl: string): Promise<void> {
   });
 }
 
-async function expectedIds(databaseUrl: string, where: string): Promise<Map<string, Set<string>>> {
+async function expectedIds(
+  databaseUrl: string,
+  where: string,
+  exportedId: (id: string) => string = (id) => id,
+): Promise<Map<string, Set<string>>> {
   return withClient(databaseUrl, async (client) => {
     const result = await client.query<[string, string]>({
       text: `SELECT type, id FROM resource WHERE ${where}`,
@@ -254,7 +303,7 @@ async function expectedIds(databaseUrl: string, where: string): Promise<Map<stri
     const byType = new Map<string, Set<string>>();
     for (const [type, id] of result.rows) {
       const ids = byType.get(type) ?? new Set<string>();
-      ids.add(id);
+      ids.add(exportedId(id));
       byType.set(type, ids);
     }
     return byType;
@@ -323,6 +372,8 @@ async function runExport(
     EXPORT_STORAGE: spec.storage,
     EXPORT_FILESYSTEM_ROOT: filesystemRoot,
     AZURE_STORAGE_CONNECTION_STRING: env.azurite.connectionString,
+    // The api and the worker are separate processes: they share the sealing secret.
+    EXPORT_KEY_ENCRYPTION_KEY: SEALING_SECRET,
     ...env.serverEnv,
   };
   const profileFile = join(env.tmp, 'profiles', `${size}-${spec.name}.cpuprofile`);
@@ -341,6 +392,7 @@ async function runExport(
     const apiIdleRssMb = api.resetPeak();
     const workerIdleRssMb = worker.resetPeak();
     const client = await BenchClient.register(env.databaseUrl, base);
+    if (spec.exportedId) await uploadAnonymizationConfig(env.azurite.connectionString);
     const auth = () => client.authorization();
     // The first token before the clock starts: a client holds one when it kicks off.
     await auth();
@@ -374,7 +426,7 @@ async function runExport(
     const apiMemory = api.memory();
 
     const check = await downloadAndCheck(manifest, auth);
-    const expected = await expectedIds(env.databaseUrl, spec.expectedWhere);
+    const expected = await expectedIds(env.databaseUrl, spec.expectedWhere, spec.exportedId);
     const problems = [...check.problems, ...compareIds(check.idsByType, expected)];
     if (manifest.error.length) problems.push(`manifest lists ${manifest.error.length} error files`);
     const resources = manifest.output.reduce((n, f) => n + (f.count ?? 0), 0);

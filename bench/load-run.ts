@@ -5,7 +5,7 @@
  * drained, API latency, process memory and every 5xx, and leaves the judging to the reader.
  */
 import 'reflect-metadata';
-import { BenchClient } from './bench-client';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -16,6 +16,7 @@ import { EmbeddedAzurite, startEmbeddedAzurite } from '../src/bulk-export/storag
 import { EXPORT_QUEUE } from '../src/bulk-export/export-queue';
 import { Rng } from '../generator/prng';
 import { seedConfig, seedPopulation, SeedSummary } from '../scripts/seed';
+import { BenchClient } from './bench-client';
 import {
   deleteQueueKeys,
   freePort,
@@ -672,6 +673,8 @@ async function main(): Promise<number> {
       LOG_LEVEL: 'info',
       EXPORT_STORAGE: 'azure',
       AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString,
+      // Separate api and worker processes share the sealing secret of anonymized exports.
+      EXPORT_KEY_ENCRYPTION_KEY: randomBytes(32).toString('hex'),
       ...options.serverEnv,
     };
     // One after the other: each applies migrations under an advisory lock.
