@@ -22,7 +22,11 @@ async function main(): Promise<void> {
   // A laptop or demo without a storage account gets Azurite from our own dependencies,
   // restarted should it die. Nest's static Logger goes to pino once the app has taken it over.
   let embeddedAzurite: string | undefined;
-  if (config.EXPORT_STORAGE === 'azure' && !config.AZURE_STORAGE_CONNECTION_STRING) {
+  if (
+    config.EXPORT_STORAGE === 'azure' &&
+    !config.AZURE_STORAGE_CONNECTION_STRING &&
+    !config.AZURE_STORAGE_ACCOUNT_URL
+  ) {
     const azurite = await startEmbeddedAzurite({
       location: config.AZURITE_LOCATION,
       logger: new NestLogger('EmbeddedAzurite'),

@@ -94,7 +94,7 @@ const sinks: SinkUnderTest[] = [
     label: 'Azure Blob Storage (Azurite)',
     make: () =>
       new AzureBlobSink({
-        connectionString: testStorageConnectionString(),
+        account: { connectionString: testStorageConnectionString() },
         blockSizeBytes: 4096,
         maxBlocksInFlight: 3,
       }),
@@ -285,7 +285,10 @@ describe('AzureBlobSink specifics', () => {
   const service = testBlobService();
 
   function sink(options: Partial<ConstructorParameters<typeof AzureBlobSink>[0]> = {}) {
-    return new AzureBlobSink({ connectionString: testStorageConnectionString(), ...options });
+    return new AzureBlobSink({
+      account: { connectionString: testStorageConnectionString() },
+      ...options,
+    });
   }
 
   async function newLocation(target: ExportSink): Promise<ExportLocation> {

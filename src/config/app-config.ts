@@ -77,6 +77,15 @@ export class AppConfig {
   })
   AZURE_STORAGE_CONNECTION_STRING?: string;
 
+  /**
+   * The storage account's blob endpoint (`https://<account>.blob.core.windows.net`), reached with
+   * Microsoft Entra ID credentials (DefaultAzureCredential: managed identity, workload identity,
+   * environment, Azure CLI) instead of a connection string.
+   */
+  @IsOptional()
+  @IsUrl({ require_tld: false, require_protocol: true, protocols: ['https', 'http'] })
+  AZURE_STORAGE_ACCOUNT_URL?: string;
+
   /** Where the embedded Azurite keeps its data when it is used. */
   @IsString()
   AZURITE_LOCATION = '.azurite';
@@ -341,6 +350,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const known = Object.keys(new AppConfig());
   const optional = [
     'AZURE_STORAGE_CONNECTION_STRING',
+    'AZURE_STORAGE_ACCOUNT_URL',
     'PUBLIC_BASE_URL',
     'ADMIN_CREDENTIALS',
     'AUTH_SIGNING_KEY',
@@ -364,10 +374,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   if (
     config.EXPORT_STORAGE === 'azure' &&
     config.ROLE !== 'all' &&
-    !config.AZURE_STORAGE_CONNECTION_STRING
+    !config.AZURE_STORAGE_CONNECTION_STRING &&
+    !config.AZURE_STORAGE_ACCOUNT_URL
   ) {
     problems.push(
-      `AZURE_STORAGE_CONNECTION_STRING: required when ROLE=${config.ROLE}, so that api and worker processes share one storage account (only ROLE=all starts an embedded Azurite)`,
+      `AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT_URL: required when ROLE=${config.ROLE}, so that api and worker processes share one storage account (only ROLE=all starts an embedded Azurite)`,
+    );
+  }
+  if (config.AZURE_STORAGE_CONNECTION_STRING && config.AZURE_STORAGE_ACCOUNT_URL) {
+    problems.push(
+      'AZURE_STORAGE_ACCOUNT_URL: give it or AZURE_STORAGE_CONNECTION_STRING, not both',
     );
   }
   if (problems.length > 0) {

@@ -4,9 +4,13 @@ import {
   BlobServiceClient,
   BlockBlobClient,
   ContainerClient,
+  generateBlobSASQueryParameters,
   RestError,
   StorageRetryPolicyType,
+  StorageSharedKeyCredential,
+  UserDelegationKey,
 } from '@azure/storage-blob';
+import type { TokenCredential } from '@azure/identity';
 import { FHIR_NDJSON } from '../../common/fhir-content-types';
 import { BlockQueue } from './block-queue';
 import {
@@ -32,8 +36,15 @@ export interface AzureRetryOptions {
   tryTimeoutInMs: number;
 }
 
+/**
+ * How the sink reaches the account: a connection string (an account key or a SAS in it, or
+ * Azurite's), or the account's blob endpoint with a Microsoft Entra ID credential.
+ */
+export type AzureAccount =
+  { connectionString: string } | { accountUrl: string; credential: TokenCredential };
+
 export interface AzureBlobSinkOptions {
-  connectionString: string;
+  account: AzureAccount;
   retry?: Partial<AzureRetryOptions>;
   /** Smallest staged block; appends gather into blocks of this size. */
   blockSizeBytes?: number;
@@ -73,14 +84,20 @@ export class AzureBlobSink extends ExportSink {
   private readonly blockSize: number;
   private readonly blocksInFlight: number;
   private readonly requestTimeoutMs: number;
+  private delegationKey?: UserDelegationKey;
 
   constructor(options: AzureBlobSinkOptions) {
     super();
     const retry = { ...DEFAULT_AZURE_RETRY, ...options.retry };
-    this.service = BlobServiceClient.fromConnectionString(options.connectionString, {
+    const pipeline = {
       retryOptions: { retryPolicyType: StorageRetryPolicyType.EXPONENTIAL, ...retry },
       keepAliveOptions: { enable: true },
-    });
+    };
+    const { account } = options;
+    this.service =
+      'connectionString' in account
+        ? BlobServiceClient.fromConnectionString(account.connectionString, pipeline)
+        : new BlobServiceClient(account.accountUrl, account.credential, pipeline);
     this.blockSize = options.blockSizeBytes ?? DEFAULT_BLOCK_SIZE;
     this.blocksInFlight = options.maxBlocksInFlight ?? DEFAULT_BLOCKS_IN_FLIGHT;
     this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
@@ -223,18 +240,48 @@ export class AzureBlobSink extends ExportSink {
   }
 
   /** Read-only service SAS; needs a connection string with an account key. */
-  override sasUrl(
+  override async sasUrl(
     location: ExportLocation,
     fileName: string,
     expiresInSeconds: number,
   ): Promise<string> {
     const now = Date.now();
-    return this.blob(location, fileName).generateSasUrl({
+    const blob = this.blob(location, fileName);
+    const sas = {
       permissions: BlobSASPermissions.parse('r'),
       // Tolerates clock skew between this server and the storage service.
       startsOn: new Date(now - 5 * 60_000),
       expiresOn: new Date(now + expiresInSeconds * 1000),
-    });
+    };
+    // Signed with the account key when the sink has one; with Entra ID there is no key, and a
+    // user delegation key the server's identity obtains signs the link instead.
+    if (this.service.credential instanceof StorageSharedKeyCredential) {
+      return blob.generateSasUrl(sas);
+    }
+    const key = await this.userDelegationKey(sas.expiresOn);
+    const query = generateBlobSASQueryParameters(
+      { ...sas, containerName: blob.containerName, blobName: blob.name },
+      key,
+      this.service.accountName,
+    );
+    return `${blob.url}?${query.toString()}`;
+  }
+
+  /**
+   * A user delegation key valid past `until`: one serves many links, so it is fetched again
+   * only when the one held would expire first (keys live at most seven days; an hour is asked).
+   */
+  private async userDelegationKey(until: Date): Promise<UserDelegationKey> {
+    const held = this.delegationKey;
+    if (held && held.signedExpiresOn.getTime() > until.getTime() + 60_000) return held;
+    const now = Date.now();
+    const key = await this.service.getUserDelegationKey(
+      new Date(now - 5 * 60_000),
+      new Date(Math.max(now + 60 * 60_000, until.getTime() + 60 * 60_000)),
+      this.bounded(),
+    );
+    this.delegationKey = key;
+    return key;
   }
 
   private container(location: ExportLocation): ContainerClient {

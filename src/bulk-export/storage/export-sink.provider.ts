@@ -1,8 +1,30 @@
 import { Provider } from '@nestjs/common';
 import { AppConfig } from '../../config/app-config';
-import { AzureBlobSink, DEFAULT_AZURE_RETRY } from './azure-blob.sink';
+import { DefaultAzureCredential, TokenCredential } from '@azure/identity';
+import { AzureAccount, AzureBlobSink, DEFAULT_AZURE_RETRY } from './azure-blob.sink';
 import { ExportSink } from './export-sink';
 import { FilesystemSink } from './filesystem.sink';
+
+/**
+ * How the sink reaches the storage account: the connection string, or the account URL with
+ * DefaultAzureCredential (managed identity, workload identity, environment, Azure CLI, in
+ * that SDK's order). `credential` replaces that chain (tests).
+ */
+export function azureAccountOf(
+  config: Pick<AppConfig, 'AZURE_STORAGE_CONNECTION_STRING' | 'AZURE_STORAGE_ACCOUNT_URL'>,
+  credential: () => TokenCredential = () => new DefaultAzureCredential(),
+): AzureAccount {
+  if (config.AZURE_STORAGE_CONNECTION_STRING) {
+    return { connectionString: config.AZURE_STORAGE_CONNECTION_STRING };
+  }
+  if (config.AZURE_STORAGE_ACCOUNT_URL) {
+    return { accountUrl: config.AZURE_STORAGE_ACCOUNT_URL, credential: credential() };
+  }
+  // main.ts fills the connection string in from the embedded Azurite before the app is built.
+  throw new Error(
+    'EXPORT_STORAGE=azure needs AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT_URL',
+  );
+}
 
 /** The sink EXPORT_STORAGE selects. */
 export function createExportSink(config: AppConfig): ExportSink {
@@ -10,12 +32,8 @@ export function createExportSink(config: AppConfig): ExportSink {
     case 'filesystem':
       return new FilesystemSink({ root: config.EXPORT_FILESYSTEM_ROOT });
     case 'azure':
-      if (!config.AZURE_STORAGE_CONNECTION_STRING) {
-        // main.ts fills it in from the embedded Azurite before the app is built.
-        throw new Error('EXPORT_STORAGE=azure needs AZURE_STORAGE_CONNECTION_STRING');
-      }
       return new AzureBlobSink({
-        connectionString: config.AZURE_STORAGE_CONNECTION_STRING,
+        account: azureAccountOf(config),
         requestTimeoutMs: config.STORAGE_REQUEST_TIMEOUT_MS,
         retry: {
           maxTries: config.STORAGE_MAX_TRIES,

@@ -44,10 +44,12 @@ describe('FilesystemSink.failure', () => {
 
 describe('AzureBlobSink.failure', () => {
   const sink = new AzureBlobSink({
-    connectionString:
-      'DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;' +
-      'AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;' +
-      'BlobEndpoint=http://127.0.0.1:1/devstoreaccount1;',
+    account: {
+      connectionString:
+        'DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;' +
+        'AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;' +
+        'BlobEndpoint=http://127.0.0.1:1/devstoreaccount1;',
+    },
   });
   const abort = Object.assign(new Error('The operation was aborted.'), { name: 'AbortError' });
 
