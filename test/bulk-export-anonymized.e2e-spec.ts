@@ -204,6 +204,41 @@ describe('de-identified $export (_anonymizationConfig)', () => {
     for (const offsets of byPatient.values()) expect(new Set(offsets).size).toBe(1);
   });
 
+  it('takes the parameters by POST at Patient level, and lists the misspelt processingError as a warning', async () => {
+    await upload(
+      'azure-docs.json',
+      JSON.stringify({
+        fhirVersion: 'R4',
+        // As the Azure documentation spells it.
+        processingError: 'raise',
+        fhirPathRules: [
+          { path: 'Resource.id', method: 'cryptoHash' },
+          { path: "nodesByType('HumanName')", method: 'redact' },
+        ],
+        parameters: { cryptoHashKey: KEYS.cryptoHashKey },
+      }),
+    );
+    const { manifest } = await exportManifest(t.app, '/Patient/$export', {
+      method: 'POST',
+      body: {
+        resourceType: 'Parameters',
+        parameter: [
+          { name: '_type', valueString: 'Patient' },
+          { name: '_container', valueString: 'research' },
+          { name: '_anonymizationConfig', valueString: 'azure-docs.json' },
+        ],
+      },
+    });
+    const patients = loaded.filter((r) => r.resourceType === 'Patient');
+    const exported = await exportedResources(t.app, manifest);
+    expect(exported.map((r) => r.id).sort()).toEqual(
+      patients.map((p) => cryptoHash(p.id, KEYS.cryptoHashKey)).sort(),
+    );
+    expect(exported.every((r) => r.name === undefined)).toBe(true);
+    const warnings = await downloadLines(t.app, manifest.error[0].url);
+    expect(warnings.join('\n')).toContain('processingError');
+  });
+
   it('fails the export naming the resource and the rule under processingErrors raise', async () => {
     await upload(
       'raise.json',

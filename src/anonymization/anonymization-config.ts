@@ -218,6 +218,8 @@ const SIMPLE_ESCAPES = new Set(['"', '\\', '/', 'b', 'f', 'n', 'r', 't']);
 class StrictJsonScanner {
   private pos = 0;
   private readonly frames: (ObjectFrame | ArrayFrame)[] = [];
+  /** The first duplicate key, reported once the whole text is known to be JSON. */
+  private firstDuplicate?: AnonymizationConfigError;
 
   constructor(private readonly text: string) {}
 
@@ -241,6 +243,7 @@ class StrictJsonScanner {
     }
     this.skipWhitespace();
     if (this.pos < this.text.length) this.fail('expected nothing after the end of the JSON value');
+    if (this.firstDuplicate) throw this.firstDuplicate;
   }
 
   /** Reads one value; an object or array is opened and its first member started, not recursed. */
@@ -273,7 +276,7 @@ class StrictJsonScanner {
     if (this.text[this.pos] !== '"') this.fail('expected a property name in double quotes');
     const start = this.pos;
     const name = this.string();
-    if (frame.keys.has(name)) this.duplicate(name, start);
+    if (frame.keys.has(name)) this.firstDuplicate ??= this.duplicate(name, start);
     frame.keys.add(name);
     frame.key = name;
     this.skipWhitespace();
@@ -337,7 +340,7 @@ class StrictJsonScanner {
     return `character U+${char.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
   }
 
-  private duplicate(name: string, at: number): never {
+  private duplicate(name: string, at: number): AnonymizationConfigError {
     let path = '';
     for (const frame of this.frames.slice(0, -1)) {
       path +=
@@ -348,7 +351,7 @@ class StrictJsonScanner {
             : `[${JSON.stringify(frame.key)}]`;
     }
     const where = path === '' ? 'the top-level object' : `the object at ${clip(path)}`;
-    throw new AnonymizationConfigError(
+    return new AnonymizationConfigError(
       `The anonymization configuration has the key ${quote(name)} twice in ${where} ` +
         `(${this.location(at)}); each key may appear only once.`,
     );

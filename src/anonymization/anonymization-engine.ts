@@ -68,8 +68,12 @@ interface CompiledRule {
 interface Run {
   visited: Set<TreeNode>;
   operations: Set<AnonymizationOperation>;
+  /** Top-level properties where something was removed or replaced: only they are pruned. */
+  changed: Set<string>;
   /** The resource whose id prefixes the date shift (the top-level one). */
   top: Record<string, unknown>;
+  /** The clock of the "age over 89" rule, read once per resource. */
+  now: Date;
   dateShiftPrefix: string | undefined;
 }
 
@@ -115,7 +119,8 @@ export class AnonymizationEngine {
     resource: Record<string, unknown>,
     options: { dateShiftPrefix?: string } = {},
   ): Record<string, unknown> {
-    const operations = this.process(resource, resource, options.dateShiftPrefix);
+    const now = this.environment.now();
+    const operations = this.process(resource, resource, options.dateShiftPrefix, now);
     if (operations.size > 0) addSecurityLabels(resource, operations);
     return resource;
   }
@@ -125,9 +130,17 @@ export class AnonymizationEngine {
     resource: Record<string, unknown>,
     top: Record<string, unknown>,
     dateShiftPrefix: string | undefined,
+    now: Date,
   ): Set<AnonymizationOperation> {
     const tree = new ResourceTree(resource, this.environment.typeOf, this.indexKeys);
-    const run: Run = { visited: new Set(), operations: new Set(), top, dateShiftPrefix };
+    const run: Run = {
+      visited: new Set(),
+      operations: new Set(),
+      changed: new Set(),
+      top,
+      dateShiftPrefix,
+      now,
+    };
     for (const compiled of this.rulesFor(String(resource.resourceType))) {
       try {
         for (const node of compiled.selector.select(tree)) this.apply(compiled, node, run);
@@ -142,10 +155,10 @@ export class AnonymizationEngine {
     }
     // Nested resources are anonymized on their own; their operations count for the container.
     for (const nested of tree.nested) {
-      for (const operation of this.process(nested, top, dateShiftPrefix))
+      for (const operation of this.process(nested, top, dateShiftPrefix, now))
         run.operations.add(operation);
     }
-    prune(resource);
+    prune(resource, run.changed);
     return run.operations;
   }
 
@@ -164,17 +177,23 @@ export class AnonymizationEngine {
     const { rule } = compiled;
     if (rule.method === 'substitute') return this.substitute(rule, node, run);
     if (rule.method === 'generalize') return this.generalize(compiled, node, run);
-    for (const element of ResourceTree.subtree(node)) {
-      if (run.visited.has(element)) continue;
+    ResourceTree.forEachInSubtree(node, (element) => {
+      if (run.visited.has(element)) return;
       run.visited.add(element);
-      if (rule.method === 'keep' || !isPrimitiveType(element.type)) continue;
+      if (rule.method === 'keep' || !isPrimitiveType(element.type)) return;
       const value = valueOf(element);
-      if (value === undefined || value === null || value === '') continue;
+      if (value === undefined || value === null || value === '') return;
       const result = this.primitive(rule, element, value as PrimitiveValue, run);
-      if (!result) continue;
-      setValue(element, result.value);
+      if (!result) return;
+      this.set(element, result.value, run);
       if (result.operation) run.operations.add(result.operation);
-    }
+    });
+  }
+
+  /** Sets a value, noting where removals may leave empty elements to prune. */
+  private set(node: TreeNode, value: unknown, run: Run): void {
+    setValue(node, value);
+    if (value === undefined || typeof value === 'object') run.changed.add(topKey(node));
   }
 
   private primitive(
@@ -185,7 +204,7 @@ export class AnonymizationEngine {
   ): PrimitiveResult | undefined {
     switch (rule.method) {
       case 'redact':
-        return this.redact(node, value);
+        return this.redact(node, value, run);
       case 'dateShift':
         return DATE_TYPES.has(node.type) ? this.dateShift(node, String(value), run) : undefined;
       case 'cryptoHash':
@@ -230,13 +249,13 @@ export class AnonymizationEngine {
     return hash;
   }
 
-  private redact(node: TreeNode, value: PrimitiveValue): PrimitiveResult {
+  private redact(node: TreeNode, value: PrimitiveValue, run: Run): PrimitiveResult {
     const parameters = this.config.parameters;
     if (DATE_TYPES.has(node.type)) {
       return redactDate(
         String(value),
         parameters.enablePartialDatesForRedact,
-        this.environment.now(),
+        run.now,
         node.type as 'date',
       );
     }
@@ -256,10 +275,8 @@ export class AnonymizationEngine {
   /** Shifts a full date; one with no day, or of someone over 89, is redacted instead. */
   private dateShift(node: TreeNode, value: string, run: Run): PrimitiveResult {
     const offset = this.dateShiftOffsetFor(run);
-    const shifted = indicatesAgeOver89(value, this.environment.now())
-      ? undefined
-      : shiftDate(value, offset);
-    if (shifted === undefined) return this.redact(node, value);
+    const shifted = indicatesAgeOver89(value, run.now) ? undefined : shiftDate(value, offset);
+    if (shifted === undefined) return this.redact(node, value, run);
     return { value: shifted, operation: 'PERTURB' };
   }
 
@@ -281,9 +298,10 @@ export class AnonymizationEngine {
     if (run.visited.has(node)) return;
     const replacement = rule.replaceWith ?? null;
     if (isPrimitiveType(node.type)) {
-      setValue(
+      this.set(
         node,
         replacement === null ? undefined : primitiveReplacement(replacement, node.type),
+        run,
       );
     } else {
       const fragment: Record<string, unknown> =
@@ -298,7 +316,7 @@ export class AnonymizationEngine {
           fragment[child.key] = (current as Record<string, unknown>)[child.key];
         }
       }
-      setValue(node, fragment);
+      this.set(node, fragment, run);
     }
     for (const element of elements) run.visited.add(element);
     run.operations.add('SUBSTITUTE');
@@ -318,9 +336,16 @@ export class AnonymizationEngine {
       compiled.cases!,
       compiled.rule.otherValues ?? 'redact',
     );
-    setValue(node, result.value);
+    this.set(node, result.value, run);
     if (result.operation) run.operations.add(result.operation);
   }
+}
+
+/** The resource's own property the element is under. */
+function topKey(node: TreeNode): string {
+  let top = node;
+  while (top.parent?.parent) top = top.parent;
+  return top.key;
 }
 
 function isReference(node: TreeNode): boolean {

@@ -207,6 +207,13 @@ export class ResourceTree {
     if (this.indexed.names.has(node.name)) push(this.byName, node.name, node);
   }
 
+  /** Calls `visit` on the node and its descendants, parents first, not into nested resources. */
+  static forEachInSubtree(node: TreeNode, visit: (node: TreeNode) => void): void {
+    visit(node);
+    if (node.nestedResource) return;
+    for (const child of node.children) ResourceTree.forEachInSubtree(child, visit);
+  }
+
   /** The node and its descendants, not descending into nested resources, parents first. */
   static subtree(node: TreeNode): TreeNode[] {
     const out: TreeNode[] = [];
@@ -228,9 +235,13 @@ function push(map: Map<string, TreeNode[]>, key: string, node: TreeNode): void {
 /**
  * Removes what the methods removed: undefined and null values, then objects and arrays left
  * empty, bottom-up, with the `_key` siblings of removed primitives. `resourceType` stays.
+ * `keys` limits it to those properties (where a method removed something).
  */
-export function prune(value: Record<string, unknown>): void {
-  for (const key of Object.keys(value)) {
+export function prune(
+  value: Record<string, unknown>,
+  keys: Iterable<string> = Object.keys(value),
+): void {
+  for (const key of keys) {
     if (key === 'resourceType' || !Object.hasOwn(value, key)) continue;
     // An aligned `_key` array is pruned with its primitives (below, when `key` is reached).
     if (key.startsWith('_') && Array.isArray(value[key]) && Array.isArray(value[key.slice(1)])) {
