@@ -45,6 +45,36 @@ export interface TreeNode {
 }
 
 const PRIMITIVE = /^[a-z]/;
+const UNDERSCORE = '_'.charCodeAt(0);
+/** Shared by every primitive node: they have children only through a `_key` sibling. */
+const NO_CHILDREN: TreeNode[] = [];
+
+/** What a node takes from its element's definition, worked out once per element. */
+interface ElementShape {
+  name: string;
+  type: string;
+  tableType: string;
+  primitive: boolean;
+  nestedResource: boolean;
+}
+
+const shapes = new WeakMap<ElementType, ElementShape>();
+
+function shapeOf(element: ElementType): ElementShape {
+  let shape = shapes.get(element);
+  if (!shape) {
+    const nestedResource = element.type === 'Resource';
+    shape = {
+      name: element.element.endsWith('[x]') ? element.element.slice(0, -3) : element.element,
+      type: element.type.includes('.') ? 'BackboneElement' : element.type,
+      tableType: element.type,
+      primitive: !nestedResource && PRIMITIVE.test(element.type),
+      nestedResource,
+    };
+    shapes.set(element, shape);
+  }
+  return shape;
+}
 
 export function isPrimitiveType(type: string): boolean {
   return PRIMITIVE.test(type);
@@ -112,19 +142,23 @@ export class ResourceTree {
 
   private children(node: TreeNode, value: Record<string, unknown>): void {
     for (const key of Object.keys(value)) {
-      if (key === 'resourceType' || key.startsWith('_')) continue;
+      if (key === 'resourceType' || key.charCodeAt(0) === UNDERSCORE) continue;
       const element = this.typeOf(node.tableType, key);
       if (!element) continue;
+      const shape = shapeOf(element);
       const property = value[key];
-      const items = Array.isArray(property) ? property : [property];
-      items.forEach((item, position) => {
-        const index = Array.isArray(property) ? position : undefined;
-        this.add(node, value, key, index, element, item);
-      });
+      if (Array.isArray(property)) {
+        for (let index = 0; index < property.length; index++) {
+          this.add(node, value, key, index, shape, property[index]);
+        }
+      } else {
+        this.add(node, value, key, undefined, shape, property);
+      }
       // A primitive's id and extensions live in its `_key` sibling.
-      const sibling = value[`_${key}`];
-      if (sibling !== undefined && isPrimitiveType(element.type))
-        this.primitiveSibling(node, value, key, sibling);
+      if (shape.primitive) {
+        const sibling = value[`_${key}`];
+        if (sibling !== undefined) this.primitiveSibling(node, value, key, sibling);
+      }
     }
   }
 
@@ -133,37 +167,31 @@ export class ResourceTree {
     holder: Record<string, unknown>,
     key: string,
     index: number | undefined,
-    element: ElementType,
+    shape: ElementShape,
     value: unknown,
-  ): TreeNode | undefined {
-    if (value === null || value === undefined) return undefined;
-    const name = element.element.endsWith('[x]') ? element.element.slice(0, -3) : element.element;
-    const nestedResource = element.type === 'Resource';
-    const type = nestedResource
-      ? String((value as Record<string, unknown>).resourceType)
-      : element.type.includes('.')
-        ? 'BackboneElement'
-        : element.type;
+  ): void {
+    if (value === null || value === undefined) return;
     const node: TreeNode = {
       holder,
       key,
       index,
-      type,
-      tableType: element.type,
-      name,
-      path: parent.path ? `${parent.path}.${name}` : name,
+      type: shape.nestedResource
+        ? String((value as Record<string, unknown>).resourceType)
+        : shape.type,
+      tableType: shape.tableType,
+      name: shape.name,
+      path: parent.path ? `${parent.path}.${shape.name}` : shape.name,
       parent,
-      children: [],
-      nestedResource,
+      children: shape.primitive ? NO_CHILDREN : [],
+      nestedResource: shape.nestedResource,
     };
     parent.children.push(node);
     this.index(node);
-    if (nestedResource) {
+    if (shape.nestedResource) {
       if (isObject(value)) this.nested.push(value);
-    } else if (isObject(value) && !isPrimitiveType(element.type)) {
+    } else if (!shape.primitive && isObject(value)) {
       this.children(node, value);
     }
-    return node;
   }
 
   /** The `id` and `extension` of primitives, under the primitive's own node. */
@@ -193,6 +221,7 @@ export class ResourceTree {
       };
       // The sibling's children hang under the primitive, so rules reaching it reach them.
       this.children(extensionNode, element);
+      if (owner.children === NO_CHILDREN) owner.children = [];
       for (const child of extensionNode.children) {
         child.parent = owner;
         owner.children.push(child);

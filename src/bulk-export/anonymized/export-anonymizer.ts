@@ -5,7 +5,7 @@ import {
   redactedStub,
 } from '../../anonymization/anonymization-engine';
 import { readAnonymizationConfig } from '../../anonymization/read-anonymization-config';
-import type { ElementTypeOf } from '../../anonymization/resource-tree';
+import type { ElementType, ElementTypeOf } from '../../anonymization/resource-tree';
 import { FhirErrorCode, FhirException } from '../../common/fhir-exception';
 import { FhirDefinitions } from '../../fhir/fhir-definitions.service';
 import { PatientCompartment } from '../../fhir/patient-compartment.service';
@@ -81,13 +81,20 @@ export class ExportAnonymizers {
     private readonly compartment: PatientCompartment,
     validator: ResourceValidator,
   ) {
-    this.typeOf = (type, key) => {
+    // Looked up for every property of every resource: each type's table is fetched once.
+    const tables = new Map<string, ReadonlyMap<string, ElementType> | undefined>();
+    const tableOf = (type: string) => {
+      if (tables.has(type)) return tables.get(type);
+      let table: ReadonlyMap<string, ElementType> | undefined;
       try {
-        return validator.rulesOf(type).keys.get(key);
+        table = validator.rulesOf(type).keys;
       } catch {
-        return undefined;
+        table = undefined; // no R4 table: a type the rules cannot know either
       }
+      tables.set(type, table);
+      return table;
     };
+    this.typeOf = (type, key) => tableOf(type)?.get(key);
   }
 
   /** Undefined for an export that is not anonymized. */
