@@ -14,6 +14,7 @@ import {
 import { readBundle, syntheaBundleFiles } from './support/factories';
 import { testBlobService } from './support/azurite';
 import { api } from './support/test-app';
+import { killAllWorkers, spawnWorker } from './support/worker-process';
 
 const SAFE_HARBOR = JSON.parse(
   readFileSync(join(__dirname, '..', 'config', 'anonymization', 'safe-harbor.json'), 'utf8'),
@@ -373,5 +374,77 @@ describe('de-identified $export (_anonymizationConfig)', () => {
       });
       expect(res.status).toBe(202);
     }
+  });
+});
+
+/**
+ * A separate worker process, as production runs them: it opens the keys the API process
+ * sealed (both have EXPORT_KEY_ENCRYPTION_KEY), so its output matches the engine's, and
+ * `raise` still stops the export.
+ */
+describe('de-identified $export on a separate worker process', () => {
+  const t = useExportApp({ ROLE: 'api' }, { reset: 'once' });
+  let patients: Resource[];
+
+  beforeAll(async () => {
+    await spawnWorker({ QUEUE_PREFIX: t.config.QUEUE_PREFIX, EXPORT_PAGE_SIZE: '50' }).ready;
+    patients = [];
+    for (const file of syntheaBundleFiles()) {
+      const res = await api(t.app)
+        .post('/')
+        .set('Content-Type', 'application/fhir+json')
+        .set('Prefer', 'return=representation')
+        .send(JSON.stringify(readBundle(file)))
+        .expect(200);
+      for (const entry of (res.body as { entry: { resource: Resource }[] }).entry) {
+        if (entry.resource.resourceType === 'Patient') patients.push(entry.resource);
+      }
+    }
+    await upload(
+      'worker-keys.json',
+      JSON.stringify({ ...SAFE_HARBOR, parameters: { ...SAFE_HARBOR.parameters, ...KEYS } }),
+    );
+    await upload(
+      'worker-raise.json',
+      JSON.stringify({
+        fhirVersion: 'R4',
+        fhirPathRules: [{ path: 'Patient.name', method: 'generalize', cases: { true: "'x'" } }],
+      }),
+    );
+  });
+
+  afterAll(() => killAllWorkers());
+
+  it('exports what the engine gives with the sealed keys, and fails naming the resource under raise', async () => {
+    const { manifest } = await exportManifest(t.app, '/$export', {
+      query: { _container: 'research', _anonymizationConfig: 'worker-keys.json', _type: 'Patient' },
+    });
+    const exported = await exportedResources(t.app, manifest);
+    expect(exported.map((r) => r.id).sort()).toEqual(
+      patients.map((p) => cryptoHash(p.id, KEYS.cryptoHashKey)).sort(),
+    );
+    // Safe Harbor keeps a name's `use`, an address's state and country, and 3 zip digits.
+    const kept = exported.flatMap((r) => [
+      ...((r.name as object[] | undefined) ?? []).flatMap((n) => Object.keys(n)),
+      ...((r.address as object[] | undefined) ?? []).flatMap((a) => Object.keys(a)),
+    ]);
+    expect(new Set(kept)).toEqual(new Set(['use', 'state', 'country', 'postalCode']));
+    const zips = exported
+      .flatMap((r) =>
+        ((r.address as { postalCode?: string }[] | undefined) ?? []).map((a) => a.postalCode),
+      )
+      .filter((zip) => zip !== undefined);
+    expect(zips.length).toBeGreaterThan(0);
+    for (const zip of zips) expect(zip).toMatch(/^\d{3}00$/);
+
+    const res = await kickOffResponse(t.app, '/$export', {
+      query: {
+        _container: 'research',
+        _anonymizationConfig: 'worker-raise.json',
+        _type: 'Patient',
+      },
+    });
+    const done = await pollUntilDone(t.app, pathOf(res.headers['content-location']));
+    expectOperationOutcome(done, 500, { mentions: ['Patient/', 'fhirPathRules[0]'] });
   });
 });
