@@ -6,6 +6,9 @@ RUN npm ci --no-audit --no-fund
 COPY nest-cli.json tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY migrations ./migrations
+# The operator commands (`node dist/scripts/client.js`, `token.js`, `seed.js`) ship in the image.
+COPY scripts ./scripts
+COPY generator ./generator
 RUN npm run build && npm prune --omit=dev
 
 # Runtime stage: compiled code and production dependencies only, as an unprivileged user.
