@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
-import { generateClientKey, PrivateKey, signClientAssertion } from '../scripts/client-key';
+import { generateClientKey, PrivateKey } from '../scripts/client-key';
+import { requestToken } from '../scripts/token';
 
 /** The `_container` the benchmark client may write into. */
 export const BENCH_CONTAINER = 'bench-exports';
@@ -44,22 +45,12 @@ export class BenchClient {
   /** The `Authorization` header value, with a token fresh enough for the next calls. */
   async authorization(): Promise<string> {
     if (!this.token || Date.now() - this.token.at > REFRESH_AFTER_MS) {
-      const tokenUrl = `${this.base}/auth/token`;
-      const response = await fetch(tokenUrl, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({
-          grant_type: 'client_credentials',
-          client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-          client_assertion: await signClientAssertion(this.clientId, this.key, tokenUrl),
-          scope: 'system/*.*',
-        }),
-      });
-      const body = (await response.json()) as { access_token?: string };
-      if (!response.ok || !body.access_token) {
-        throw new Error(`token endpoint answered ${response.status}: ${JSON.stringify(body)}`);
-      }
-      this.token = { value: body.access_token, at: Date.now() };
+      const scope = 'system/*.*';
+      const response = await requestToken(
+        { clientId: this.clientId, scope, baseUrl: this.base },
+        this.key,
+      );
+      this.token = { value: String(response.access_token), at: Date.now() };
     }
     return `Bearer ${this.token.value}`;
   }

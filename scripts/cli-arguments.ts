@@ -34,3 +34,20 @@ export function readArguments(
     text: (name) => values.get(name),
   };
 }
+
+/** A problem the command's user can fix: printed as it is, without a stack. */
+export class CliError extends Error {}
+
+/** Runs a command's `main`: a failure goes to stderr under the command's name, exit code 1. */
+export function runCommand(name: string, main: () => Promise<void>): void {
+  main().catch((error: unknown) => {
+    const message =
+      error instanceof CliError
+        ? error.message
+        : error instanceof Error
+          ? (error.stack ?? error.message)
+          : String(error);
+    process.stderr.write(`${name}: ${message}\n`);
+    process.exitCode = 1;
+  });
+}

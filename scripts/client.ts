@@ -8,7 +8,7 @@ import { AppConfig, loadConfig } from '../src/config/app-config';
 import { dataSourceOptions } from '../src/database/data-source-options';
 import { migrate } from '../src/database/migrate';
 import { FhirDefinitions } from '../src/fhir/fhir-definitions.service';
-import { readArguments } from './cli-arguments';
+import { CliError, readArguments, runCommand } from './cli-arguments';
 import { defaultKeyFile, generateClientKey, writePrivateKey } from './client-key';
 
 const USAGE = `usage: npm run client -- <command>
@@ -33,8 +33,6 @@ export type ClientCommand =
     };
 
 /** An error whose message is all the operator needs (no stack trace). */
-class CliError extends Error {}
-
 /** Reads `npm run client -- …` arguments; throws a {@link CliError} with the usage when they do not fit. */
 export function parseClientArguments(argv: readonly string[]): ClientCommand {
   if (argv.includes('--help') || argv.includes('-h')) return { command: 'help' };
@@ -196,15 +194,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (require.main === module) {
-  main().catch((error: unknown) => {
-    const message =
-      error instanceof CliError
-        ? error.message
-        : error instanceof Error
-          ? (error.stack ?? error.message)
-          : String(error);
-    process.stderr.write(`client: ${message}\n`);
-    process.exitCode = 1;
-  });
-}
+if (require.main === module) runCommand('client', main);

@@ -1,5 +1,6 @@
+import { CLIENT_ASSERTION_TYPE } from '../src/auth/token/token.service';
 import { loadConfig } from '../src/config/app-config';
-import { readArguments } from './cli-arguments';
+import { CliError, readArguments, runCommand } from './cli-arguments';
 import { defaultKeyFile, PrivateKey, readPrivateKey, signClientAssertion } from './client-key';
 
 const USAGE = `usage: npm run --silent token -- <client_id> [--key-file PATH] [--scope SCOPES] [--url BASE_URL] [--json]
@@ -8,8 +9,6 @@ const USAGE = `usage: npm run --silent token -- <client_id> [--key-file PATH] [-
   --key-file  the client's private JWK (default ./<client_id>.private.jwk.json)
   --scope     the space-separated scopes to ask for (default "system/*.read")
   --url       the server's base URL (default PUBLIC_BASE_URL, else http://localhost:PORT)`;
-
-const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
 export interface TokenOptions {
   clientId: string;
@@ -20,8 +19,6 @@ export interface TokenOptions {
 }
 
 /** An error whose message is all the user needs (no stack trace). */
-class CliError extends Error {}
-
 /**
  * Reads `npm run token -- …` arguments; `undefined` for `--help`. `defaultBaseUrl` is used
  * when `--url` is not given.
@@ -96,7 +93,7 @@ export async function requestToken(
   const tokenEndpoint = await tokenEndpointOf(options.baseUrl);
   const form = new URLSearchParams({
     grant_type: 'client_credentials',
-    client_assertion_type: JWT_BEARER,
+    client_assertion_type: CLIENT_ASSERTION_TYPE,
     client_assertion: await signClientAssertion(options.clientId, key, tokenEndpoint),
     scope: options.scope,
   });
@@ -132,15 +129,4 @@ async function main(): Promise<void> {
   );
 }
 
-if (require.main === module) {
-  main().catch((error: unknown) => {
-    const message =
-      error instanceof CliError
-        ? error.message
-        : error instanceof Error
-          ? (error.stack ?? error.message)
-          : String(error);
-    process.stderr.write(`token: ${message}\n`);
-    process.exitCode = 1;
-  });
-}
+if (require.main === module) runCommand('token', main);
