@@ -148,6 +148,30 @@ describe('AnonymizationEngine', () => {
     expect(result.onsetAge).toEqual({ value: 45.5 });
   });
 
+  it("removes a primitive's `_key` sibling that redacting its extensions left empty", () => {
+    const result = engine({
+      fhirPathRules: [{ path: "nodesByType('Extension')", method: 'redact' }],
+    }).anonymize({
+      resourceType: 'Patient',
+      birthDate: '1970-01-01',
+      _birthDate: {
+        extension: [
+          {
+            url: 'http://hl7.org/fhir/StructureDefinition/patient-birthTime',
+            valueDateTime: '1970-01-01T08:30:00Z',
+          },
+        ],
+      },
+      name: [{ given: ['Ann', 'Bo'], _given: [null, { extension: [{ url: 'u', valueString: 'x' }] }] }],
+    });
+    expect(result).toEqual({
+      resourceType: 'Patient',
+      birthDate: '1970-01-01',
+      name: [{ given: ['Ann', 'Bo'] }],
+      meta: { security: [expect.objectContaining({ code: 'REDACTED' })] },
+    });
+  });
+
   it('writes the redacted stub for a resource it cannot process', () => {
     expect(redactedStub('Observation')).toEqual({
       resourceType: 'Observation',

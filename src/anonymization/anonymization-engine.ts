@@ -23,7 +23,7 @@ import {
   prune,
   ResourceTree,
   setValue,
-  TreeIndexKeys,
+  TreeIndex,
   TreeNode,
   valueOf,
 } from './resource-tree';
@@ -75,6 +75,8 @@ interface Run {
   /** The clock of the "age over 89" rule, read once per resource. */
   now: Date;
   dateShiftPrefix: string | undefined;
+  /** The last offset worked out, and the prefix it is for: a resource has many dates. */
+  dateShift?: { prefix: string; offset: number };
 }
 
 /**
@@ -86,7 +88,7 @@ interface Run {
 export class AnonymizationEngine {
   private readonly rules: CompiledRule[];
   private readonly rulesByType = new Map<string, CompiledRule[]>();
-  private readonly indexKeys: TreeIndexKeys;
+  private readonly treeIndex: TreeIndex;
   /** Hashes of recent values: the same references recur across a patient's resources. */
   private readonly hashes = new Map<string, string>();
 
@@ -103,11 +105,11 @@ export class AnonymizationEngine {
     const uses = this.rules.map((r) => r.selector.uses);
     const looked = (pick: (use: RuleSelector['uses']) => string | undefined) =>
       new Set(uses.map(pick).filter((key): key is string => key !== undefined));
-    this.indexKeys = {
+    this.treeIndex = new TreeIndex({
       paths: looked((u) => u.path),
       types: looked((u) => u.type),
       names: looked((u) => u.name),
-    };
+    });
   }
 
   /**
@@ -132,7 +134,7 @@ export class AnonymizationEngine {
     dateShiftPrefix: string | undefined,
     now: Date,
   ): Set<AnonymizationOperation> {
-    const tree = new ResourceTree(resource, this.environment.typeOf, this.indexKeys);
+    const tree = new ResourceTree(resource, this.environment.typeOf, this.treeIndex);
     const run: Run = {
       visited: new Set(),
       operations: new Set(),
@@ -285,7 +287,10 @@ export class AnonymizationEngine {
     if (fixed !== undefined) return fixed;
     // The reference reads the id at shift time: hashed or not depends on the rule order.
     const prefix = run.dateShiftPrefix ?? (typeof run.top.id === 'string' ? run.top.id : '');
-    return dateShiftOffset(prefix, this.keys.dateShiftKey);
+    if (run.dateShift?.prefix !== prefix) {
+      run.dateShift = { prefix, offset: dateShiftOffset(prefix, this.keys.dateShiftKey) };
+    }
+    return run.dateShift.offset;
   }
 
   /**

@@ -36,12 +36,41 @@ export interface TreeNode {
   tableType: string;
   /** The element name as FHIRPath sees it: `value` for `valueQuantity`. */
   name: string;
-  /** Element names from the resource root, dotted, without indexes: `address.city`. */
-  path: string;
+  /** The element names from the resource root (`address.city`), interned. */
+  path: PathStep;
   parent: TreeNode | undefined;
   children: TreeNode[];
   /** A resource inside this one (`contained`, a Bundle entry): not descended into. */
   nestedResource: boolean;
+}
+
+/** An element path, made once per {@link TreeIndex} rather than once per node. */
+export interface PathStep {
+  /** Dotted, without indexes: `address.city`; empty for the resource itself. */
+  text: string;
+  /** Whether a rule looks nodes up by this path. */
+  indexed: boolean;
+  next: Map<string, PathStep>;
+}
+
+/**
+ * What trees are indexed by, shared by every tree one engine builds: the keys rules look up,
+ * and the element paths met so far.
+ */
+export class TreeIndex {
+  readonly root: PathStep = { text: '', indexed: false, next: new Map() };
+
+  constructor(readonly keys: TreeIndexKeys) {}
+
+  step(from: PathStep, name: string): PathStep {
+    let step = from.next.get(name);
+    if (!step) {
+      const text = from.text ? `${from.text}.${name}` : name;
+      step = { text, indexed: this.keys.paths.has(text), next: new Map() };
+      from.next.set(name, step);
+    }
+    return step;
+  }
 }
 
 const PRIMITIVE = /^[a-z]/;
@@ -123,7 +152,7 @@ export class ResourceTree {
   constructor(
     readonly resource: Record<string, unknown>,
     private readonly typeOf: ElementTypeOf,
-    private readonly indexed: TreeIndexKeys,
+    private readonly index: TreeIndex,
   ) {
     const type = resource.resourceType as string;
     this.root = {
@@ -132,7 +161,7 @@ export class ResourceTree {
       type,
       tableType: type,
       name: type,
-      path: '',
+      path: index.root,
       parent: undefined,
       children: [],
       nestedResource: false,
@@ -180,13 +209,13 @@ export class ResourceTree {
         : shape.type,
       tableType: shape.tableType,
       name: shape.name,
-      path: parent.path ? `${parent.path}.${shape.name}` : shape.name,
+      path: this.index.step(parent.path, shape.name),
       parent,
       children: shape.primitive ? NO_CHILDREN : [],
       nestedResource: shape.nestedResource,
     };
     parent.children.push(node);
-    this.index(node);
+    this.indexNode(node);
     if (shape.nestedResource) {
       if (isObject(value)) this.nested.push(value);
     } else if (!shape.primitive && isObject(value)) {
@@ -229,11 +258,12 @@ export class ResourceTree {
     });
   }
 
-  private index(node: TreeNode): void {
+  private indexNode(node: TreeNode): void {
     this.nodes.push(node);
-    if (this.indexed.paths.has(node.path)) push(this.byPath, node.path, node);
-    if (this.indexed.types.has(node.type)) push(this.byType, node.type, node);
-    if (this.indexed.names.has(node.name)) push(this.byName, node.name, node);
+    const { keys } = this.index;
+    if (node.path.indexed) push(this.byPath, node.path.text, node);
+    if (keys.types.has(node.type)) push(this.byType, node.type, node);
+    if (keys.names.has(node.name)) push(this.byName, node.name, node);
   }
 
   /** Calls `visit` on the node and its descendants, parents first, not into nested resources. */
@@ -264,27 +294,36 @@ function push(map: Map<string, TreeNode[]>, key: string, node: TreeNode): void {
 /**
  * Removes what the methods removed: undefined and null values, then objects and arrays left
  * empty, bottom-up, with the `_key` siblings of removed primitives. `resourceType` stays.
- * `keys` limits it to those properties (where a method removed something).
+ * `keys` limits it to those properties (where a method removed something) and their `_key`
+ * siblings, which hold the extensions of primitives.
  */
-export function prune(
-  value: Record<string, unknown>,
-  keys: Iterable<string> = Object.keys(value),
-): void {
-  for (const key of keys) {
-    if (key === 'resourceType' || !Object.hasOwn(value, key)) continue;
-    // An aligned `_key` array is pruned with its primitives (below, when `key` is reached).
-    if (key.startsWith('_') && Array.isArray(value[key]) && Array.isArray(value[key.slice(1)])) {
-      continue;
-    }
-    const sibling = `_${key}`;
-    if (Array.isArray(value[key]) && Array.isArray(value[sibling])) {
-      pruneAligned(value, key, sibling);
-      continue;
-    }
-    const kept = pruned(value[key]);
-    if (kept === undefined) delete value[key];
-    else value[key] = kept;
+export function prune(value: Record<string, unknown>, keys?: Iterable<string>): void {
+  if (keys === undefined) {
+    for (const key of Object.keys(value)) pruneProperty(value, key);
+    return;
   }
+  for (const key of keys) {
+    pruneProperty(value, key);
+    const sibling = `_${key}`;
+    if (Object.hasOwn(value, sibling)) pruneProperty(value, sibling);
+  }
+}
+
+function pruneProperty(value: Record<string, unknown>, key: string): void {
+  if (key === 'resourceType' || !Object.hasOwn(value, key)) return;
+  const property = value[key];
+  if (Array.isArray(property)) {
+    // An aligned `_key` array is pruned with its primitives (when `key` is reached).
+    if (key.charCodeAt(0) === UNDERSCORE && Array.isArray(value[key.slice(1)])) return;
+    const sibling = `_${key}`;
+    if (Array.isArray(value[sibling])) {
+      pruneAligned(value, key, sibling);
+      return;
+    }
+  }
+  const kept = pruned(property);
+  if (kept === undefined) delete value[key];
+  else if (kept !== property) value[key] = kept;
 }
 
 /** A primitive array and its `_key` array stay index-aligned, with nulls where one is absent. */
@@ -301,19 +340,25 @@ function pruneAligned(value: Record<string, unknown>, key: string, sibling: stri
   if ((value[sibling] as unknown[]).every((v) => v === null)) delete value[sibling];
 }
 
+/** The value with what was removed taken out, in place; undefined when nothing is left. */
 function pruned(value: unknown): unknown {
   if (value === null || value === undefined) return undefined;
+  if (typeof value !== 'object') return value;
   if (Array.isArray(value)) {
-    const items = value.map(pruned).filter((v) => v !== undefined);
-    return items.length ? items : undefined;
-  }
-  if (isObject(value)) {
-    if (typeof value.resourceType === 'string') {
-      prune(value);
-      return value;
+    let kept = 0;
+    for (const item of value as unknown[]) {
+      const rest = pruned(item);
+      if (rest !== undefined) value[kept++] = rest;
     }
-    prune(value);
-    return Object.keys(value).length ? value : undefined;
+    value.length = kept;
+    return kept > 0 ? value : undefined;
   }
-  return value;
+  const object = value as Record<string, unknown>;
+  prune(object);
+  return typeof object.resourceType === 'string' || hasProperties(object) ? object : undefined;
+}
+
+function hasProperties(object: Record<string, unknown>): boolean {
+  for (const key in object) if (Object.hasOwn(object, key)) return true;
+  return false;
 }
