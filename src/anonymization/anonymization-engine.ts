@@ -89,14 +89,20 @@ export class AnonymizationEngine {
   private readonly rules: CompiledRule[];
   private readonly rulesByType = new Map<string, CompiledRule[]>();
   private readonly treeIndex: TreeIndex;
-  /** Hashes of recent values: the same references recur across a patient's resources. */
-  private readonly hashes = new Map<string, string>();
+  /** Hashes of recent values and references: the same ones recur across a patient's resources. */
+  private readonly hashes: RecentResults;
+  private readonly referenceHashes: RecentResults;
 
   constructor(
     private readonly config: AnonymizationConfig,
     private readonly keys: AnonymizationKeys,
     private readonly environment: AnonymizationEnvironment,
   ) {
+    const key = keys.cryptoHashKey;
+    this.hashes = new RecentResults((value) => cryptoHash(value, key));
+    this.referenceHashes = new RecentResults((reference) =>
+      cryptoHashReference(reference, key, (type) => environment.isResourceType(type)),
+    );
     this.rules = config.rules.map((rule) => ({
       rule,
       selector: compileRulePath(rule.path),
@@ -212,11 +218,7 @@ export class AnonymizationEngine {
       case 'cryptoHash':
         if (typeof value !== 'string') return undefined;
         return {
-          value: isReference(node)
-            ? cryptoHashReference(value, this.keys.cryptoHashKey, (t) =>
-                this.environment.isResourceType(t),
-              )
-            : this.hash(value),
+          value: isReference(node) ? this.referenceHashes.of(value) : this.hashes.of(value),
           operation: 'CRYPTOHASH',
         };
       case 'encrypt':
@@ -239,16 +241,6 @@ export class AnonymizationEngine {
         // keep touches nothing; substitute and generalize work on the matched element itself.
         return undefined;
     }
-  }
-
-  private hash(value: string): string {
-    let hash = this.hashes.get(value);
-    if (hash === undefined) {
-      if (this.hashes.size >= HASH_CACHE_SIZE) this.hashes.clear();
-      hash = cryptoHash(value, this.keys.cryptoHashKey);
-      this.hashes.set(value, hash);
-    }
-    return hash;
   }
 
   private redact(node: TreeNode, value: PrimitiveValue, run: Run): PrimitiveResult {
@@ -343,6 +335,29 @@ export class AnonymizationEngine {
     );
     this.set(node, result.value, run);
     if (result.operation) run.operations.add(result.operation);
+  }
+}
+
+/**
+ * A function's results for recent values, in two generations so that filling up drops only the
+ * older half: a patient's references recur across the resources exported after it.
+ */
+class RecentResults {
+  private recent = new Map<string, string>();
+  private older = new Map<string, string>();
+
+  constructor(private readonly compute: (value: string) => string) {}
+
+  of(value: string): string {
+    let result = this.recent.get(value);
+    if (result !== undefined) return result;
+    result = this.older.get(value) ?? this.compute(value);
+    if (this.recent.size >= HASH_CACHE_SIZE) {
+      this.older = this.recent;
+      this.recent = new Map();
+    }
+    this.recent.set(value, result);
+    return result;
   }
 }
 
