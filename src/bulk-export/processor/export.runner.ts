@@ -7,7 +7,7 @@ import { internalError } from '../../common/internal-error';
 import { isDependencyUnavailable } from '../../common/dependency-unavailable';
 import { FhirDefinitions } from '../../fhir/fhir-definitions.service';
 import { PatientCompartment } from '../../fhir/patient-compartment.service';
-import { ndjsonFromRows } from '../read/copy-ndjson';
+import { mapNdjsonLines, ndjsonFromRows } from '../read/copy-ndjson';
 import {
   ExportPageQuery,
   ExportReadRepository,
@@ -558,7 +558,8 @@ export class ExportRunner {
 
   /**
    * One keyset page of `type` as NDJSON: its own rows, or for Provenance with associated data,
-   * the union. Only an `_elements` subset parses JSON; every other page is the stored bytes.
+   * the union. Only `_elements` subsets and de-identified exports parse JSON; every other page is
+   * the stored bytes.
    */
   private async page(
     job: ExportJobEntity,
@@ -572,25 +573,20 @@ export class ExportRunner {
   ): Promise<AnonymizedPage> {
     const provenance = this.provenanceQuery(job, types, filters, type);
     const query = { ...filters, typeFilters: typeFiltersOf(job, type), type, afterSeq, limit };
-    if (!provenance && !subset && !anonymizer) return this.reads.pageNdjson(query);
-    const rows = provenance
-      ? await this.reads.provenancePage({ ...provenance, afterSeq, limit })
-      : await this.reads.page(query);
-    if (!anonymizer) {
-      return subset
-        ? ndjsonFromRows(rows, (r) => subsetResource(r.content, subset))
-        : ndjsonFromRows(rows);
-    }
+    const stored = provenance
+      ? ndjsonFromRows(await this.reads.provenancePage({ ...provenance, afterSeq, limit }))
+      : await this.reads.pageNdjson(query);
+    if (!subset && !anonymizer) return stored;
     // `_elements` first: the rules then see only what is exported.
     const skipped: SkippedResource[] = [];
-    const page = ndjsonFromRows(rows, (row) => {
-      const { line, skipped: skip } = anonymizer.line(
-        subset ? subsetResource(row.content, subset) : row.content,
-      );
+    const page = mapNdjsonLines(stored, (content) => {
+      const selected = subset ? subsetResource(content, subset) : content;
+      if (!anonymizer) return selected;
+      const { line, skipped: skip } = anonymizer.line(selected);
       if (skip) skipped.push(skip);
       return line;
     });
-    return { ...page, skipped };
+    return anonymizer ? { ...page, skipped } : page;
   }
 
   /**

@@ -1,4 +1,4 @@
-import { CopyBinaryNdjson, inlineParameters, ndjsonFromRows } from './copy-ndjson';
+import { CopyBinaryNdjson, inlineParameters, mapNdjsonLines, ndjsonFromRows } from './copy-ndjson';
 import type { NdjsonPage } from './export-read.repository';
 
 /** PostgreSQL binary COPY output of `(seq bigint, content text)` rows. */
@@ -92,13 +92,36 @@ describe('ndjsonFromRows', () => {
     const page = ndjsonFromRows(rows);
     expect(page.ndjson.toString('utf8')).toBe('{"id":"a","name":"Zoë"}\n{"id":"b"}\n');
     expect(page).toMatchObject({ count: 2, lastSeq: '9' });
-    expect(ndjsonFromRows(rows, (r) => `{"seq":${r.seq}}`).ndjson.toString()).toBe(
-      '{"seq":7}\n{"seq":9}\n',
-    );
   });
 
   it('refuses content with a raw newline', () => {
     expect(() => ndjsonFromRows([{ seq: '1', content: '{"a":\n1}' }])).toThrow(/raw newline/);
+  });
+});
+
+describe('mapNdjsonLines', () => {
+  const page = ndjsonFromRows([
+    { seq: '7', content: '{"id":"a","name":"Zoë"}' },
+    { seq: '9', content: '{"id":"b"}' },
+  ]);
+
+  it('replaces each line, decoded as UTF-8, keeping the count and the cursor', () => {
+    const seen: string[] = [];
+    const mapped = mapNdjsonLines(page, (line) => {
+      seen.push(line);
+      return `{"n":${seen.length}}`;
+    });
+    expect(seen).toEqual(['{"id":"a","name":"Zoë"}', '{"id":"b"}']);
+    expect(mapped.ndjson.toString('utf8')).toBe('{"n":1}\n{"n":2}\n');
+    expect(mapped).toMatchObject({ count: 2, lastSeq: '9' });
+  });
+
+  it('refuses a page whose lines do not match its count, or a line it would break', () => {
+    expect(() => mapNdjsonLines({ ...page, count: 3 }, (line) => line)).toThrow(/holds 2 lines/);
+    expect(() =>
+      mapNdjsonLines({ ...page, ndjson: page.ndjson.subarray(0, -1) }, (line) => line),
+    ).toThrow(/ends inside a line/);
+    expect(() => mapNdjsonLines(page, () => '{"a":\n1}')).toThrow(/line 1 of the page/);
   });
 });
 

@@ -180,29 +180,52 @@ function sqlLiteral(value: unknown): string {
   throw new Error(`cannot inline a ${typeof value} as an SQL literal`);
 }
 
+/** Rows of an export page as NDJSON in one buffer, each encoded straight into place. */
+export function ndjsonFromRows(rows: readonly ExportRow[]): NdjsonPage {
+  return {
+    ndjson: encodeLines(
+      rows.map((row) => row.content),
+      (i) => `row ${rows[i].seq}`,
+    ),
+    count: rows.length,
+    lastSeq: rows.at(-1)?.seq,
+  };
+}
+
 /**
- * Rows of an export page (or their `_elements` subsets, through `content`) as NDJSON in one
- * buffer, each encoded straight into place.
+ * The page with each line replaced by `transform` of it (an `_elements` subset, a de-identified
+ * copy): only such pages decode their lines into strings.
  */
-export function ndjsonFromRows(
-  rows: readonly ExportRow[],
-  content: (row: ExportRow) => string = (row) => row.content,
-): NdjsonPage {
-  const contents = rows.map(content);
+export function mapNdjsonLines(page: NdjsonPage, transform: (line: string) => string): NdjsonPage {
+  const { ndjson } = page;
+  const lines: string[] = [];
+  for (let start = 0; start < ndjson.length;) {
+    const end = ndjson.indexOf(NEWLINE, start);
+    if (end === -1) throw new Error('an NDJSON page ends inside a line');
+    lines.push(transform(ndjson.toString('utf8', start, end)));
+    start = end + 1;
+  }
+  if (lines.length !== page.count) {
+    throw new Error(`an NDJSON page of ${page.count} resources holds ${lines.length} lines`);
+  }
+  return { ...page, ndjson: encodeLines(lines, (i) => `line ${i + 1} of the page`) };
+}
+
+function encodeLines(lines: readonly string[], nameOf: (index: number) => string): Buffer {
   let bytes = 0;
-  for (const text of contents) bytes += Buffer.byteLength(text, 'utf8') + 1;
+  for (const text of lines) bytes += Buffer.byteLength(text, 'utf8') + 1;
   const ndjson = Buffer.allocUnsafe(bytes);
   let offset = 0;
-  for (const [i, text] of contents.entries()) {
+  for (const [i, text] of lines.entries()) {
     const start = offset;
     offset += ndjson.write(text, offset, 'utf8');
     const newline = ndjson.indexOf(NEWLINE, start);
     if (newline !== -1 && newline < offset) {
       throw new Error(
-        `the content of row ${rows[i].seq} holds a raw newline; its NDJSON would be corrupt`,
+        `the content of ${nameOf(i)} holds a raw newline; its NDJSON would be corrupt`,
       );
     }
     ndjson[offset++] = NEWLINE;
   }
-  return { ndjson, count: rows.length, lastSeq: rows.at(-1)?.seq };
+  return ndjson;
 }
