@@ -3,6 +3,7 @@ import { DataSource } from 'typeorm';
 import {
   ExportPageQuery,
   ExportReadRepository,
+  ExportSelection,
 } from '../src/bulk-export/read/export-read.repository';
 import { FhirResource, ResourceRepository } from '../src/resources/resource.repository';
 import { SearchIndexer } from '../src/search/search-indexer';
@@ -20,8 +21,16 @@ interface PlanNode {
   Plans?: PlanNode[];
 }
 
-function planNodes(node: PlanNode): PlanNode[] {
-  return [node, ...(node.Plans ?? []).flatMap(planNodes)];
+/** A node of EXPLAIN (ANALYZE, FORMAT JSON) output. */
+interface AnalyzedNode extends PlanNode {
+  'Actual Rows'?: number;
+  'Rows Removed by Filter'?: number;
+  'Rows Removed by Index Recheck'?: number;
+  Plans?: AnalyzedNode[];
+}
+
+function planNodes<T extends PlanNode>(node: T): T[] {
+  return [node, ...((node.Plans ?? []) as T[]).flatMap((child) => planNodes(child))];
 }
 
 describe('_typeFilter evaluated in SQL by the export page and count reads', () => {
@@ -64,6 +73,21 @@ describe('_typeFilter evaluated in SQL by the export page and count reads', () =
       })
       .sort();
   };
+
+  /** An export job row owning `selection`, for pages that name it in `selectionOf`. */
+  async function selectionJob(selection: ExportSelection): Promise<string> {
+    const jobId = randomUUID();
+    await t.app.get(DataSource).query(
+      `INSERT INTO export_job (id, level, request, request_key, request_url, transaction_time,
+                               snapshot, status, location)
+       VALUES ($1::uuid, 'group', '{}', $1::text, '/Group/g/$export', now(), '', 'completed', '{}')`,
+      [jobId],
+    );
+    await reads.saveSelection(jobId, selection);
+    // Saving again adds nothing: a resumed run writes the same selection.
+    await reads.saveSelection(jobId, selection);
+    return jobId;
+  }
 
   beforeAll(() => {
     repository = t.app.get(ResourceRepository);
@@ -135,14 +159,16 @@ describe('_typeFilter evaluated in SQL by the export page and count reads', () =
     await repository.inTransaction((session) => session.delete('Observation', id('count-1')));
 
     const types = ['Observation', 'Patient', 'Account'];
+    const members = await selectionJob({ members: [owner], excluded: [] });
+    const excluding = await selectionJob({
+      members: [owner],
+      excluded: [{ type: 'Patient', id: owner }],
+    });
     const selections = [
-      { transactionTime: before, patientIds: [owner] },
-      { transactionTime: new Date(Date.now() + 1000), patientIds: [owner] },
+      { transactionTime: before, selectionOf: members },
+      { transactionTime: new Date(Date.now() + 1000), selectionOf: members },
       { transactionTime: new Date(Date.now() + 1000) },
-      {
-        transactionTime: new Date(Date.now() + 1000),
-        excludeIds: { type: 'Patient', ids: [owner] },
-      },
+      { transactionTime: new Date(Date.now() + 1000), selectionOf: excluding },
       { transactionTime: new Date(Date.now() + 1000), anyPatientCompartment: true },
       { transactionTime: new Date(Date.now() + 1000), since: before },
       { transactionTime: new Date(Date.now() + 1000), since: new Date(0), until: before },
@@ -163,15 +189,20 @@ describe('_typeFilter evaluated in SQL by the export page and count reads', () =
       ['Account', 0],
     ]);
     expect(counted[1].get('Observation')).toBe(2);
+    expect([...counted[3]]).toEqual([
+      ['Observation', 2],
+      ['Patient', 0],
+      ['Account', 0],
+    ]);
 
-    // Pages without identifying values are read with binary COPY, the others as rows; the
-    // helper checks each against the page read.
+    // Pages without identifying values (a selection is named by its job) are read with binary
+    // COPY, _typeFilter pages as rows; the helper checks each against the page read.
     expect(await page({ type: 'Observation', transactionTime: before })).toEqual(
       expect.arrayContaining(['count-1@1', 'count-2@1']),
     );
     await page({ type: 'Observation', transactionTime: before, anyPatientCompartment: true });
     expect(
-      await page({ type: 'Observation', transactionTime: before, patientIds: [owner] }),
+      await page({ type: 'Observation', transactionTime: before, selectionOf: members }),
     ).toEqual(['count-1@1', 'count-2@1']);
   });
 
@@ -221,23 +252,31 @@ describe('_typeFilter evaluated in SQL by the export page and count reads', () =
     beforeAll(async () => {
       const db = t.app.get(DataSource);
       await db.query(`
-        INSERT INTO resource (type, id, version, last_updated, content)
+        INSERT INTO resource (type, id, version, last_updated, content, patient_ids)
         SELECT (ARRAY['Observation','Condition','Patient','Encounter','Procedure'])[1 + g % 5],
-               'gen-' || g, 1, now() - interval '1 day', '{"resourceType":"Generated"}'
+               'gen-' || g, 1, now() - interval '1 day', '{"resourceType":"Generated"}',
+               ARRAY['gen-patient-' || (g % 1000)]
         FROM generate_series(1, 100000) g`);
       await db.query(`
-        INSERT INTO search_token (seq, type, param, system, code)
-        SELECT seq, type, 'code', 'http://loinc.org',
+        INSERT INTO search_token (seq, type, param, ordinal, system, code)
+        SELECT seq, type, 'code', 0, 'http://loinc.org',
                CASE WHEN seq % 20 = 0 THEN '8867-4' ELSE 'gen-' || (seq % 997) END
         FROM resource WHERE id LIKE 'gen-%' AND type IN ('Observation', 'Condition')`);
       await db.query(`
-        INSERT INTO search_reference (seq, type, param, target_type, target_id)
-        SELECT seq, type, 'subject', 'Patient', 'gen-' || (seq % 5000)
+        INSERT INTO search_reference (seq, type, param, ordinal, target_type, target_id)
+        SELECT seq, type, 'subject', 0, 'Patient', 'gen-' || (seq % 5000)
         FROM resource WHERE id LIKE 'gen-%' AND type <> 'Patient'`);
+      // 1% of the generated Observations changed since: what a `_since` export returns.
+      await db.query(`
+        UPDATE resource SET last_updated = now() - interval '1 minute'
+        WHERE id LIKE 'gen-%' AND type = 'Observation' AND seq % 100 = 0`);
       await db.query('ANALYZE');
     });
 
-    it('plans a keyset export page with a typical _typeFilter on indexes, not a sequential scan', async () => {
+    /** The statement `reads.page` runs for `query`, and how many rows it returned. */
+    async function pageStatement(
+      query: Omit<ExportPageQuery, 'afterSeq' | 'limit'>,
+    ): Promise<{ sql: string; params: unknown[]; returned: number }> {
       const db = t.app.get(DataSource);
       const captured: { sql: string; params: unknown[] }[] = [];
       const original = db.query.bind(db);
@@ -245,23 +284,80 @@ describe('_typeFilter evaluated in SQL by the export page and count reads', () =
         captured.push({ sql, params: (params as unknown[] | undefined) ?? [] });
         return original(sql, params as unknown[] | undefined);
       });
+      let returned: number;
       try {
-        const rows = await reads.page({
-          type: 'Observation',
-          afterSeq: '0',
-          limit: 1000,
-          transactionTime: new Date(),
-          typeFilters: [{ query: HEART_RATE }],
-        });
-        expect(rows.length).toBeGreaterThan(0);
+        returned = (await reads.page({ ...query, afterSeq: '0', limit: 1000 })).length;
       } finally {
         spy.mockRestore();
       }
-      const pageQuery = captured.find((q) => q.sql.includes('ORDER BY r.type, r.seq'));
-      expect(pageQuery).toBeDefined();
+      const statement = captured.find((q) => q.sql.includes('ORDER BY r.type, r.seq'));
+      expect(statement).toBeDefined();
+      return { ...statement!, returned };
+    }
+
+    /** The plan of the page statement `reads.page` runs for `query`, executed (ANALYZE). */
+    async function analyzedPage(
+      query: Omit<ExportPageQuery, 'afterSeq' | 'limit'>,
+    ): Promise<{ sql: string; nodes: AnalyzedNode[] }> {
+      const db = t.app.get(DataSource);
+      const pageQuery = await pageStatement(query);
+      const [explained] = await db.query<{ 'QUERY PLAN': { Plan: AnalyzedNode }[] }[]>(
+        `EXPLAIN (ANALYZE, FORMAT JSON) ${pageQuery.sql}`,
+        pageQuery.params,
+      );
+      return { sql: pageQuery.sql, nodes: planNodes(explained['QUERY PLAN'][0].Plan) };
+    }
+
+    /** Rows of `resource` the plan looked at: those it kept and those its filters dropped. */
+    const resourceRowsRead = (nodes: AnalyzedNode[]): number =>
+      nodes
+        .filter((n) => n['Relation Name'] === 'resource')
+        .reduce(
+          (sum, n) =>
+            sum +
+            (n['Actual Rows'] ?? 0) +
+            (n['Rows Removed by Filter'] ?? 0) +
+            (n['Rows Removed by Index Recheck'] ?? 0),
+          0,
+        );
+
+    it('reads about the changed rows for a _since page, through the (type, last_updated) index', async () => {
+      const { nodes } = await analyzedPage({
+        type: 'Observation',
+        transactionTime: new Date(Date.now() + 1000),
+        since: new Date(Date.now() - 60 * 60 * 1000),
+      });
+      expect(nodes.map((n) => n['Index Name'])).toContain('ix_resource_type_updated');
+      // 200 generated Observations changed (1% of 20,000), plus the few other tests wrote.
+      expect(resourceRowsRead(nodes)).toBeLessThan(600);
+    });
+
+    it("joins a Group selection kept with the job: no id in the statement, the members' rows only", async () => {
+      const members = Array.from({ length: 100 }, (_, i) => `gen-patient-${i * 10}`);
+      const jobId = await selectionJob({ members, excluded: [] });
+      const { sql, nodes } = await analyzedPage({
+        type: 'Observation',
+        transactionTime: new Date(Date.now() + 1000),
+        selectionOf: jobId,
+      });
+      expect(sql).not.toContain('gen-patient');
+      expect(nodes.map((n) => n['Index Name'])).toContain('ix_resource_patient_ids');
+      // 10% of the patients: their 10,000 generated rows of every type are read, of 100,000
+      // (the GIN index on patient_ids does not know the type).
+      expect(resourceRowsRead(nodes)).toBeLessThanOrEqual(10_000);
+    });
+
+    it('plans a keyset export page with a typical _typeFilter on indexes, not a sequential scan', async () => {
+      const db = t.app.get(DataSource);
+      const pageQuery = await pageStatement({
+        type: 'Observation',
+        transactionTime: new Date(),
+        typeFilters: [{ query: HEART_RATE }],
+      });
+      expect(pageQuery.returned).toBeGreaterThan(0);
       const [explained] = await db.query<{ 'QUERY PLAN': { Plan: PlanNode }[] }[]>(
-        `EXPLAIN (FORMAT JSON) ${pageQuery!.sql}`,
-        pageQuery!.params,
+        `EXPLAIN (FORMAT JSON) ${pageQuery.sql}`,
+        pageQuery.params,
       );
       const nodes = planNodes(explained['QUERY PLAN'][0].Plan);
       const seqScans = nodes.filter((n) => n['Node Type'] === 'Seq Scan');

@@ -11,8 +11,12 @@ const TABLES = {
   uri: ['seq', 'type', 'param', 'value'],
 } as const;
 
+/** Numbers the values of one parameter of one version: the primary key is (seq, param, ordinal). */
+const ORDINAL = 'ordinal';
+
 const SQL_TYPES: Record<string, string> = {
   seq: 'bigint',
+  ordinal: 'integer',
   low: 'timestamptz',
   high: 'timestamptz',
   value: 'text',
@@ -43,6 +47,7 @@ function emptyBatch(): Batch {
  */
 export class SearchIndexBatch {
   private rows: Batch = emptyBatch();
+  private ordinals = new Map<string, number>();
   private count = 0;
 
   get size(): number {
@@ -52,6 +57,10 @@ export class SearchIndexBatch {
   add<T extends IndexTable>(table: T, row: Record<(typeof TABLES)[T][number], unknown>): void {
     const columns = this.rows[table] as Record<string, unknown[]>;
     for (const column of TABLES[table]) columns[column].push(row[column as keyof typeof row]);
+    const key = `${table}\0${String(row['seq' as keyof typeof row])}\0${String(row['param' as keyof typeof row])}`;
+    const ordinal = this.ordinals.get(key) ?? 0;
+    this.ordinals.set(key, ordinal + 1);
+    (columns[ORDINAL] ??= []).push(ordinal);
     this.count++;
   }
 
@@ -60,10 +69,11 @@ export class SearchIndexBatch {
     if (this.count === 0) return;
     const rows = this.rows;
     this.rows = emptyBatch();
+    this.ordinals = new Map();
     this.count = 0;
     for (const table of INDEX_TABLES) {
       const columns = rows[table] as Record<string, unknown[]>;
-      const names = TABLES[table];
+      const names = [...TABLES[table], ORDINAL];
       if (columns.seq.length === 0) continue;
       const unnest = names
         .map((c, i) => {

@@ -20,7 +20,7 @@ describe('SearchIndexer', () => {
       return params[0].map(
         (_seq, i) =>
           `${table} ${params
-            .slice(2)
+            .slice(2, -1)
             .map((column) => String(column[i]))
             .join(' ')}`,
       );
@@ -71,6 +71,42 @@ describe('SearchIndexer', () => {
     });
     expect(indexed.filter((r) => r.startsWith('reference patient'))).toEqual([]);
     expect(indexed).toContain('reference subject Group g1 null');
+  });
+
+  it('numbers the values of each parameter of a version from 0, the key (seq, param, ordinal)', async () => {
+    const batch = new SearchIndexBatch();
+    indexer.extract(
+      {
+        resourceType: 'Observation',
+        status: 'final',
+        code: {
+          coding: [
+            { system: 'http://loinc.org', code: '8867-4' },
+            { system: 'http://snomed.info/sct', code: '364075005' },
+          ],
+        },
+      },
+      '7',
+      batch,
+    );
+    indexer.extract({ resourceType: 'Observation', status: 'final' }, '8', batch);
+    const keys: string[] = [];
+    await batch.flush((sql, params) => {
+      const columns = params as unknown[][];
+      if (sql.includes('search_token')) {
+        columns[0].forEach((seq, i) =>
+          keys.push(`${String(seq)} ${String(columns[2][i])} ${String(columns.at(-1)![i])}`),
+        );
+      }
+      return Promise.resolve();
+    });
+    expect(keys.filter((k) => / (code|status) /.test(k)).sort()).toEqual([
+      '7 code 0',
+      '7 code 1',
+      '7 status 0',
+      '8 status 0',
+    ]);
+    expect(new Set(keys).size).toBe(keys.length);
   });
 });
 

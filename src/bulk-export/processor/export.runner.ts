@@ -462,12 +462,11 @@ export class ExportRunner {
       case 'system':
         return { filters: base, issues: [] };
       case 'patient':
-        return {
-          filters: request.patients
-            ? { ...base, patientIds: request.patients }
-            : { ...base, anyPatientCompartment: true },
-          issues: [],
-        };
+        if (!request.patients) {
+          return { filters: { ...base, anyPatientCompartment: true }, issues: [] };
+        }
+        await this.reads.saveSelection(job.id, { members: request.patients, excluded: [] });
+        return { filters: { ...base, selectionOf: job.id }, issues: [] };
       case 'group': {
         const groupId = request.groupId ?? '';
         const at = job.transactionTime;
@@ -482,14 +481,22 @@ export class ExportRunner {
         );
         // R4 puts a Group in its members' compartments (`member`), but the Group read for the
         // membership, and the Groups nested in it, are the request, not its data.
-        const group = { ...base, excludeIds: { type: 'Group', ids: membership.groupIds } };
+        const excluded = membership.groupIds.map((id) => ({ type: 'Group', id }));
         const members = membership.patientIds;
-        if (!request.patients) return { filters: { ...group, patientIds: members }, issues };
+        const filters = { ...base, selectionOf: job.id };
+        if (!request.patients) {
+          await this.reads.saveSelection(job.id, { members, excluded });
+          return { filters, issues };
+        }
         // The Bulk Data IG `patient` parameter narrows a Group export; it never widens it.
         const memberSet = new Set(members);
         const outside = request.patients.filter((id) => !memberSet.has(id));
+        await this.reads.saveSelection(job.id, {
+          members: request.patients.filter((id) => memberSet.has(id)),
+          excluded,
+        });
         return {
-          filters: { ...group, patientIds: request.patients.filter((id) => memberSet.has(id)) },
+          filters,
           issues: [
             ...issues,
             ...outside.map((id) =>

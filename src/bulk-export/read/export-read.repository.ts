@@ -16,8 +16,12 @@ export interface ExportPageQuery {
   since?: Date;
   /** Only resources whose lastUpdated is at or before this instant. */
   until?: Date;
-  /** Only resources in the compartment of one of these patients. */
-  patientIds?: readonly string[];
+  /**
+   * The export job whose selection narrows a Group or `patient` export (see
+   * {@link ExportSelection}): only resources in the compartment of one of its member Patients,
+   * and none it excludes.
+   */
+  selectionOf?: string;
   /** Only resources in some patient's compartment (Patient-level export). */
   anyPatientCompartment?: boolean;
   /**
@@ -27,12 +31,21 @@ export interface ExportPageQuery {
    * with `Prefer: handling=lenient`, reports them) through `parseSearchQuery`.
    */
   typeFilters?: readonly ExportTypeFilter[];
+}
+
+/**
+ * Who a Group or `patient` export covers, kept once per job for its pages to join rather than
+ * bound into every page's statement.
+ */
+export interface ExportSelection {
+  /** Ids of the Patients whose compartments are exported. */
+  members: readonly string[];
   /**
-   * Resources of `type` never exported, whatever else matches: the Group a Group-level export
-   * reads its members from (and the Groups nested in it) sits in its members' compartments
-   * through `member`, yet is not part of the export (Bulk Data IG, "Group of Patients").
+   * Resources never exported, whatever else matches: the Group a Group-level export reads its
+   * members from (and the Groups nested in it) sits in its members' compartments through
+   * `member`, yet is not part of the export (Bulk Data IG, "Group of Patients").
    */
-  excludeIds?: { type: string; ids: readonly string[] };
+  excluded: readonly { type: string; id: string }[];
 }
 
 /** Which Provenance resources `includeAssociatedData` adds (Bulk Data IG, "Query Parameters"). */
@@ -41,7 +54,7 @@ export type ProvenanceAssociation = 'latest' | 'relevant';
 /**
  * One keyset page of the Provenance resources an export writes; see
  * {@link ExportReadRepository.provenancePage}. The filters shared by every exported type
- * (`transactionTime`, `since`, `until`, compartment, `excludeIds`) select the exported resources
+ * (`transactionTime`, `since`, `until`, compartment, exclusions) select the exported resources
  * the Provenance must target; they do not filter the Provenance resources themselves except
  * through `own`.
  */
@@ -76,6 +89,12 @@ export interface ExportRow {
  * adds. Nothing else in the export touches the `resource` table.
  */
 export abstract class ExportReadRepository {
+  /**
+   * Keeps the selection of export `jobId` for pages that name it in `selectionOf`. Worked out
+   * from the job as of its transaction time, a selection is the same on every run: writing it
+   * again adds nothing.
+   */
+  abstract saveSelection(jobId: string, selection: ExportSelection): Promise<void>;
   /**
    * One keyset page (`seq > afterSeq ORDER BY seq LIMIT n`, never OFFSET) of the resources of
    * one type as they were at `transactionTime`, deleted ones left out.

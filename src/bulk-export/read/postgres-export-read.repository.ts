@@ -11,6 +11,7 @@ import {
   ExportPageQuery,
   ExportReadRepository,
   ExportRow,
+  ExportSelection,
   ExportTypeFilter,
   NdjsonPage,
   ProvenancePageQuery,
@@ -34,6 +35,20 @@ export class PostgresExportReadRepository extends ExportReadRepository {
     super();
   }
 
+  async saveSelection(jobId: string, selection: ExportSelection): Promise<void> {
+    const rows = [
+      ...selection.members.map((id) => ['member', 'Patient', id]),
+      ...selection.excluded.map(({ type, id }) => ['excluded', type, id]),
+    ];
+    if (rows.length === 0) return;
+    await this.dataSource.query(
+      `INSERT INTO export_selection (job_id, role, type, id)
+       SELECT $1::uuid, role, type, id FROM unnest($2::text[], $3::text[], $4::text[]) AS s(role, type, id)
+       ON CONFLICT DO NOTHING`,
+      [jobId, ...[0, 1, 2].map((column) => rows.map((row) => row[column]))],
+    );
+  }
+
   async page(query: ExportPageQuery): Promise<ExportRow[]> {
     const { sql, values } = this.pageSql(query);
     return await this.dataSource.query<ExportRow[]>(sql, values);
@@ -42,9 +57,9 @@ export class PostgresExportReadRepository extends ExportReadRepository {
   async pageNdjson(query: ExportPageQuery): Promise<NdjsonPage> {
     // COPY takes no bind parameters, so its values end up in the statement text, which
     // PostgreSQL may log (on an error) and keep in pg_stat_activity and pg_stat_statements.
-    // Only pages whose values identify nobody (type, instants, cursor) go that way; pages
-    // filtered by patient ids, excluded ids or _typeFilter search values read rows.
-    if (query.patientIds || query.excludeIds || query.typeFilters?.length) {
+    // Only pages whose values identify nobody (type, instants, cursor, a job id) go that way;
+    // pages filtered by _typeFilter search values read rows.
+    if (query.typeFilters?.length) {
       return ndjsonFromRows(await this.page(query));
     }
     const { sql, values } = this.pageSql(query);
@@ -146,11 +161,9 @@ export class PostgresExportReadRepository extends ExportReadRepository {
     params: SqlParams;
   } {
     const params = new SqlParams([query.type, query.transactionTime]);
-    // Another type's ids leave nothing of this type out.
-    const excludeIds = query.excludeIds?.type === query.type ? query.excludeIds : undefined;
     const where = [
       'r.type = ANY(ARRAY[$1::text])',
-      ...this.sharedExportConditions('r', { ...query, excludeIds }, params, '$2'),
+      ...this.sharedExportConditions('r', query, params, '$2'),
     ];
     if (query.typeFilters?.length) {
       const searches = this.typeFilterSearches(query.type, query.typeFilters);
@@ -173,16 +186,18 @@ export class PostgresExportReadRepository extends ExportReadRepository {
     const where = versionScopeConditions(alias, { asOf });
     if (query.since) where.push(`${alias}.last_updated > ${params.add(query.since)}`);
     if (query.until) where.push(`${alias}.last_updated <= ${params.add(query.until)}`);
-    if (query.patientIds) {
-      where.push(`${alias}.patient_ids && ${params.add(query.patientIds)}::text[]`);
+    if (query.selectionOf) {
+      // The members as one array, worked out once per statement, so the GIN index on
+      // patient_ids finds their rows; the exclusions as an anti-join on the selection's key.
+      const job = `${params.add(query.selectionOf)}::uuid`;
+      where.push(
+        `${alias}.patient_ids && ARRAY(SELECT s.id FROM export_selection s ` +
+          `WHERE s.job_id = ${job} AND s.role = 'member')`,
+        `NOT EXISTS (SELECT 1 FROM export_selection s WHERE s.job_id = ${job} ` +
+          `AND s.role = 'excluded' AND s.type = ${alias}.type AND s.id = ${alias}.id)`,
+      );
     } else if (query.anyPatientCompartment) {
       where.push(`${alias}.patient_ids <> '{}'`);
-    }
-    if (query.excludeIds) {
-      where.push(
-        `NOT (${alias}.type = ${params.add(query.excludeIds.type)} AND ` +
-          `${alias}.id = ANY(${params.add(query.excludeIds.ids)}::text[]))`,
-      );
     }
     return where;
   }
@@ -202,8 +217,7 @@ export class PostgresExportReadRepository extends ExportReadRepository {
     const where = ['p.type = $1', ...versionScopeConditions('p', { asOf })];
     const selected: string[] = [];
     if (query.own) {
-      const excludeIds = query.excludeIds?.type === PROVENANCE ? query.excludeIds : undefined;
-      const own = this.sharedExportConditions('p', { ...query, excludeIds }, params, asOf);
+      const own = this.sharedExportConditions('p', query, params, asOf);
       if (query.own.typeFilters?.length) {
         const searches = this.typeFilterSearches(PROVENANCE, query.own.typeFilters);
         own.push(`(${anyOfSearchesSql(searches, 'p', params, { asOf: `${asOf}::timestamptz` })})`);

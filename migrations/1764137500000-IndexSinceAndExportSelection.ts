@@ -1,0 +1,57 @@
+import { MigrationInterface, QueryRunner } from 'typeorm';
+
+const SEARCH_TABLES = ['token', 'string', 'date', 'reference', 'quantity', 'number', 'uri'];
+
+/**
+ * Exports that read only what they return, and search tables a replica can follow:
+ *
+ * - `ix_resource_type_updated` serves `_since`/`_until`: a `_since` export of a few changed
+ *   rows, and its count, read those rows instead of the whole type.
+ * - `export_selection` holds the Patients a Group or `patient` export covers and the Groups it
+ *   leaves out, once per job: pages join it instead of binding the id list every time, and no
+ *   identifying value enters their statement text, so they can be read through COPY.
+ * - Search rows get a primary key, (seq, param, ordinal), the ordinal numbering the values one
+ *   parameter of one version has; it replaces the (seq, param) index it extends. Logical
+ *   replication and distributed PostgreSQL need one.
+ */
+export class IndexSinceAndExportSelection1764137500000 implements MigrationInterface {
+  name = 'IndexSinceAndExportSelection1764137500000';
+
+  async up(q: QueryRunner): Promise<void> {
+    await q.query(`CREATE INDEX ix_resource_type_updated ON resource (type, last_updated, seq)`);
+
+    await q.query(`
+      CREATE TABLE export_selection (
+        job_id uuid NOT NULL REFERENCES export_job (id) ON DELETE CASCADE,
+        role   text NOT NULL,
+        type   text NOT NULL,
+        id     text NOT NULL,
+        CONSTRAINT pk_export_selection PRIMARY KEY (job_id, role, type, id),
+        CONSTRAINT ck_export_selection_role CHECK (role IN ('member', 'excluded'))
+      )`);
+
+    for (const table of SEARCH_TABLES) {
+      await q.query(`ALTER TABLE search_${table} ADD COLUMN ordinal integer`);
+      await q.query(`
+        UPDATE search_${table} s SET ordinal = n.ordinal
+        FROM (SELECT ctid, row_number() OVER (PARTITION BY seq, param) - 1 AS ordinal
+              FROM search_${table}) n
+        WHERE s.ctid = n.ctid`);
+      await q.query(`ALTER TABLE search_${table} ALTER COLUMN ordinal SET NOT NULL`);
+      await q.query(
+        `ALTER TABLE search_${table} ADD CONSTRAINT pk_search_${table} PRIMARY KEY (seq, param, ordinal)`,
+      );
+      await q.query(`DROP INDEX ix_search_${table}_seq`);
+    }
+  }
+
+  async down(q: QueryRunner): Promise<void> {
+    for (const table of SEARCH_TABLES) {
+      await q.query(`CREATE INDEX ix_search_${table}_seq ON search_${table} (seq, param)`);
+      await q.query(`ALTER TABLE search_${table} DROP CONSTRAINT pk_search_${table}`);
+      await q.query(`ALTER TABLE search_${table} DROP COLUMN ordinal`);
+    }
+    await q.query(`DROP TABLE export_selection`);
+    await q.query(`DROP INDEX ix_resource_type_updated`);
+  }
+}
