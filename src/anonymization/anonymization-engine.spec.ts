@@ -162,7 +162,9 @@ describe('AnonymizationEngine', () => {
           },
         ],
       },
-      name: [{ given: ['Ann', 'Bo'], _given: [null, { extension: [{ url: 'u', valueString: 'x' }] }] }],
+      name: [
+        { given: ['Ann', 'Bo'], _given: [null, { extension: [{ url: 'u', valueString: 'x' }] }] },
+      ],
     });
     expect(result).toEqual({
       resourceType: 'Patient',
