@@ -300,14 +300,24 @@ export class ExportRunner {
     };
     // Built once per run: the configuration compiled, the keys opened.
     const anonymizer = this.anonymizers.forJob(job);
-    // Exact as of transaction_time, so a type counted empty can be skipped without a query.
-    const counts = await this.count(job, types, filters);
     const progress: ExportProgress = {
       phase: 'exporting',
-      total: [...counts.values()].reduce((sum, n) => sum + n, 0),
       exported: Object.values(checkpoint.types ?? {}).reduce((n, t) => n + durableLines(t), 0),
     };
     run.progress = progress;
+    // Exact as of transaction_time, for X-Progress and to skip a type counted empty without a
+    // query; counted beside the export, so the first byte does not wait for a pass over every
+    // type. Until they arrive, X-Progress says how many resources are exported so far.
+    const counts = new Map<string, number>();
+    const counting = this.count(job, types, filters).then(
+      (found) => {
+        for (const [type, n] of found) counts.set(type, n);
+        progress.total = [...found.values()].reduce((sum, n) => sum + n, 0);
+      },
+      (err: unknown) => {
+        this.logger.warn({ err, exportId: job.id }, 'could not count the export for its progress');
+      },
+    );
     await this.jobs.saveProgress(job.id, runId, progress);
     let touchedAt = Date.now();
     await this.sink.prepare(job.location);
@@ -404,6 +414,7 @@ export class ExportRunner {
       run.durableAt = touchedAt = Date.now();
     }
 
+    await counting;
     const output = Object.values(checkpoint.types ?? {}).flatMap((t) => t.files);
     const error = await this.writeIssues(job, [...issues, ...skippedOutcomes(checkpoint)]);
     if (!(await this.jobs.complete(job.id, runId, { output, error }))) {
