@@ -7,6 +7,8 @@ const SEARCH_TABLES = ['token', 'string', 'date', 'reference', 'quantity', 'numb
  *
  * - `ix_resource_type_updated` serves `_since`/`_until`: a `_since` export of a few changed
  *   rows, and its count, read those rows instead of the whole type.
+ * - `ix_resource_compartment` indexes each row's patients by type, so a Group export's page of
+ *   one type reads that type's rows of the members.
  * - `export_selection` holds the Patients a Group or `patient` export covers and the Groups it
  *   leaves out, once per job: pages join it instead of binding the id list every time, and no
  *   identifying value enters their statement text, so they can be read through COPY.
@@ -19,6 +21,16 @@ export class IndexSinceAndExportSelection1764137500000 implements MigrationInter
 
   async up(q: QueryRunner): Promise<void> {
     await q.query(`CREATE INDEX ix_resource_type_updated ON resource (type, last_updated, seq)`);
+    // `Type|patientId` for each patient whose compartment holds the row: a page of one type
+    // for a set of patients finds that type's rows alone, not every type's.
+    await q.query(`
+      CREATE FUNCTION resource_compartment_keys(type text, patient_ids text[]) RETURNS text[]
+        LANGUAGE sql IMMUTABLE PARALLEL SAFE
+        AS $$ SELECT array_agg(type || '|' || id) FROM unnest(patient_ids) AS id $$`);
+    await q.query(
+      `CREATE INDEX ix_resource_compartment ON resource
+         USING gin (resource_compartment_keys(type, patient_ids))`,
+    );
 
     await q.query(`
       CREATE TABLE export_selection (
@@ -31,13 +43,16 @@ export class IndexSinceAndExportSelection1764137500000 implements MigrationInter
       )`);
 
     for (const table of SEARCH_TABLES) {
-      await q.query(`ALTER TABLE search_${table} ADD COLUMN ordinal integer`);
+      // A constant default fills existing rows without rewriting the table; only the second
+      // and later values of one parameter of one version are then numbered.
+      await q.query(`ALTER TABLE search_${table} ADD COLUMN ordinal integer NOT NULL DEFAULT 0`);
       await q.query(`
         UPDATE search_${table} s SET ordinal = n.ordinal
         FROM (SELECT ctid, row_number() OVER (PARTITION BY seq, param) - 1 AS ordinal
               FROM search_${table}) n
-        WHERE s.ctid = n.ctid`);
-      await q.query(`ALTER TABLE search_${table} ALTER COLUMN ordinal SET NOT NULL`);
+        WHERE s.ctid = n.ctid AND n.ordinal > 0`);
+      // Writers number their rows; a row without an ordinal is a bug, not a 0.
+      await q.query(`ALTER TABLE search_${table} ALTER COLUMN ordinal DROP DEFAULT`);
       await q.query(
         `ALTER TABLE search_${table} ADD CONSTRAINT pk_search_${table} PRIMARY KEY (seq, param, ordinal)`,
       );
@@ -52,6 +67,8 @@ export class IndexSinceAndExportSelection1764137500000 implements MigrationInter
       await q.query(`ALTER TABLE search_${table} DROP COLUMN ordinal`);
     }
     await q.query(`DROP TABLE export_selection`);
+    await q.query(`DROP INDEX ix_resource_compartment`);
+    await q.query(`DROP FUNCTION resource_compartment_keys(text, text[])`);
     await q.query(`DROP INDEX ix_resource_type_updated`);
   }
 }

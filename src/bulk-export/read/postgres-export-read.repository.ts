@@ -163,7 +163,7 @@ export class PostgresExportReadRepository extends ExportReadRepository {
     const params = new SqlParams([query.type, query.transactionTime]);
     const where = [
       'r.type = ANY(ARRAY[$1::text])',
-      ...this.sharedExportConditions('r', query, params, '$2'),
+      ...this.sharedExportConditions('r', query, params, '$2', '$1'),
     ];
     if (query.typeFilters?.length) {
       const searches = this.typeFilterSearches(query.type, query.typeFilters);
@@ -175,24 +175,30 @@ export class PostgresExportReadRepository extends ExportReadRepository {
   /**
    * The conditions every exported type shares, on rows aliased `alias`: the version as of
    * `asOf` (the placeholder holding transactionTime), not deleted, `_since`/`_until`, the
-   * compartment, and, last, the exclusion (absent when there is none).
+   * compartment, and, last, the exclusion (absent when there is none). `type` is the
+   * placeholder of the rows' one type, when they have one.
    */
   private sharedExportConditions(
     alias: string,
     query: Omit<ExportPageQuery, 'type' | 'afterSeq' | 'limit' | 'typeFilters'>,
     params: SqlParams,
     asOf: string,
+    type?: string,
   ): string[] {
     const where = versionScopeConditions(alias, { asOf });
     if (query.since) where.push(`${alias}.last_updated > ${params.add(query.since)}`);
     if (query.until) where.push(`${alias}.last_updated <= ${params.add(query.until)}`);
     if (query.selectionOf) {
-      // The members as one array, worked out once per statement, so the GIN index on
-      // patient_ids finds their rows; the exclusions as an anti-join on the selection's key.
+      // The members as one array, worked out once per statement, so a GIN index finds their
+      // rows: of the one type (`type`, its placeholder) when the rows are of one type, through
+      // ix_resource_compartment; the exclusions as an anti-join on the selection's key.
       const job = `${params.add(query.selectionOf)}::uuid`;
+      const members = `FROM export_selection s WHERE s.job_id = ${job} AND s.role = 'member'`;
       where.push(
-        `${alias}.patient_ids && ARRAY(SELECT s.id FROM export_selection s ` +
-          `WHERE s.job_id = ${job} AND s.role = 'member')`,
+        type
+          ? `resource_compartment_keys(${alias}.type, ${alias}.patient_ids) && ` +
+              `ARRAY(SELECT ${type}::text || '|' || s.id ${members})`
+          : `${alias}.patient_ids && ARRAY(SELECT s.id ${members})`,
         `NOT EXISTS (SELECT 1 FROM export_selection s WHERE s.job_id = ${job} ` +
           `AND s.role = 'excluded' AND s.type = ${alias}.type AND s.id = ${alias}.id)`,
       );
