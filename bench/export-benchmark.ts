@@ -1,12 +1,12 @@
 import 'reflect-metadata';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import Redis from 'ioredis';
-import { Client } from 'pg';
+import { Client, escapeLiteral } from 'pg';
 import { loadConfig } from '../src/config/app-config';
 import { EmbeddedAzurite, startEmbeddedAzurite } from '../src/bulk-export/storage/embedded-azurite';
 import { SeedSummary, seedPopulation, seedConfig } from '../scripts/seed';
@@ -14,12 +14,20 @@ import { ProfileSummary, summariseCpuProfile } from './cpu-profile';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { cryptoHash } from '../src/anonymization/methods/crypto-hash';
 import { BENCH_CONTAINER, BenchClient } from './bench-client';
-import { compareIds, downloadAndCheck, kickOff, Manifest, waitForManifest } from './export-client';
+import {
+  Authorization,
+  compareIds,
+  downloadAndCheck,
+  kickOff,
+  Manifest,
+  waitForManifest,
+} from './export-client';
 import {
   CURRENT_ROWS,
   measureBlobUploadFloor,
   measureCopyRead,
   measureDatabaseReadFloor,
+  measureFilesystemWriteFloor,
   round,
   throughput,
   Throughput,
@@ -128,7 +136,7 @@ export function parseBenchArguments(argv: readonly string[]): BenchOptions {
   return options;
 }
 
-type FloorName = 'databaseRead' | 'blobUpload';
+type FloorName = 'databaseRead' | 'blobUpload' | 'filesystemWrite';
 
 interface ExportSpec {
   name: string;
@@ -140,6 +148,108 @@ interface ExportSpec {
   expectedWhere: string;
   /** The id a row has in the export, when it is not its stored one (hashed ids). */
   exportedId?: (id: string) => string;
+  /**
+   * Sets up what the export needs once the servers run, before its clock starts (a Group, the
+   * changes a `_since` export picks up); returns the path and rows that then apply.
+   */
+  prepare?: (context: PrepareContext) => Promise<Pick<ExportSpec, 'path' | 'expectedWhere'>>;
+}
+
+interface PrepareContext {
+  base: string;
+  auth: Authorization;
+  databaseUrl: string;
+}
+
+/** The Group `groupBlob` exports: every tenth Patient, in id order. */
+const BENCH_GROUP = 'bench-tenth-of-patients';
+
+async function prepareGroup({ base, auth, databaseUrl }: PrepareContext) {
+  const members = await withClient(databaseUrl, async (client) => {
+    const result = await client.query<{ id: string }>(
+      `SELECT id FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM resource
+                       WHERE type = 'Patient' AND ${CURRENT_ROWS}) p
+       WHERE n % 10 = 1`,
+    );
+    return result.rows.map((row) => row.id);
+  });
+  await send(base, auth, 'PUT', `/Group/${BENCH_GROUP}`, {
+    resourceType: 'Group',
+    id: BENCH_GROUP,
+    type: 'person',
+    actual: true,
+    member: members.map((id) => ({ entity: { reference: `Patient/${id}` } })),
+  });
+  const ids = members.map((id) => escapeLiteral(id)).join(', ');
+  return {
+    path: `/Group/${BENCH_GROUP}/$export`,
+    expectedWhere:
+      `${CURRENT_ROWS} AND patient_ids && ARRAY[${ids}]::text[] ` +
+      `AND NOT (type = 'Group' AND id = ${escapeLiteral(BENCH_GROUP)})`,
+  };
+}
+
+/**
+ * Stores a new version of 1% of the current resources, a different 1% each run (the hash of
+ * the id salted with the instant), so reused data keeps offering unchanged rows.
+ */
+async function prepareSince({ base, auth, databaseUrl }: PrepareContext) {
+  const since = new Date();
+  // lastUpdated has millisecond precision: the changes must land after `since`.
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  const changed = await withClient(databaseUrl, async (client) => {
+    const result = await client.query<{ content: string }>(
+      `SELECT content FROM resource
+       WHERE ${CURRENT_ROWS} AND abs(hashtext(type || '/' || id || $1)) % 100 = 0 ORDER BY seq`,
+      [since.toISOString()],
+    );
+    return result.rows.map((row) => JSON.parse(row.content) as Record<string, unknown>);
+  });
+  const BATCH = 500;
+  for (let i = 0; i < changed.length; i += BATCH) {
+    await send(base, auth, 'POST', '', {
+      resourceType: 'Bundle',
+      type: 'batch',
+      entry: changed.slice(i, i + BATCH).map((resource) => ({
+        resource: {
+          ...resource,
+          meta: { tag: [{ system: 'urn:bench', code: 'changed' }] },
+        },
+        request: { method: 'PUT', url: `${String(resource.resourceType)}/${String(resource.id)}` },
+      })),
+    });
+  }
+  return {
+    path: `/$export?_since=${encodeURIComponent(since.toISOString())}`,
+    expectedWhere: `${CURRENT_ROWS} AND last_updated > ${escapeLiteral(since.toISOString())}`,
+  };
+}
+
+interface BatchResponse {
+  entry?: { response?: { status?: string } }[];
+}
+
+async function send(
+  base: string,
+  auth: Authorization,
+  method: 'PUT' | 'POST',
+  path: string,
+  body: unknown,
+): Promise<void> {
+  const response = await fetch(`${base}${path}`, {
+    method,
+    headers: { Authorization: await auth(), 'Content-Type': 'application/fhir+json' },
+    body: JSON.stringify(body),
+  });
+  const text = await response.text();
+  if (!response.ok)
+    throw new Error(`${method} ${path || '/'} answered ${response.status}: ${text}`);
+  // A batch answers 200 with each entry's own status.
+  const entries = method === 'POST' ? ((JSON.parse(text) as BatchResponse).entry ?? []) : [];
+  const failed = entries.filter((e) => !String(e.response?.status).startsWith('2'));
+  if (failed.length) {
+    throw new Error(`${failed.length} batch entries failed: ${JSON.stringify(failed[0])}`);
+  }
 }
 
 /**
@@ -186,7 +296,7 @@ const EXPORTS: ExportSpec[] = [
     name: 'systemFilesystem',
     storage: 'filesystem',
     path: '/$export',
-    floor: 'databaseRead',
+    floor: 'filesystemWrite',
     expectedWhere: CURRENT_ROWS,
   },
   {
@@ -215,6 +325,26 @@ const EXPORTS: ExportSpec[] = [
     expectedWhere: CURRENT_ROWS,
     exportedId: (id) => cryptoHash(id, CRYPTO_HASH_KEY),
   },
+  {
+    // A tenth of the patients as a Group: against patientBlob, what reading only the members'
+    // rows saves.
+    name: 'groupBlob',
+    storage: 'azure',
+    path: '',
+    floor: 'blobUpload',
+    expectedWhere: '',
+    prepare: prepareGroup,
+  },
+  {
+    // After 1% of the resources changed: against systemBlob, what reading only the changed
+    // rows saves.
+    name: 'sinceBlob',
+    storage: 'azure',
+    path: '',
+    floor: 'blobUpload',
+    expectedWhere: '',
+    prepare: prepareSince,
+  },
 ];
 
 interface ExportResult {
@@ -238,6 +368,8 @@ interface ExportResult {
   /** API VmHWM including serving every file for verification. */
   apiHwmWithDownloadsMb?: number;
   verified?: boolean;
+  /** From the kick-off request to the first bytes of the export in storage (staged blocks count). */
+  firstByteMs?: number | null;
   problems?: string[];
   profile?: ProfileSummary;
 }
@@ -247,7 +379,12 @@ interface SizeResult {
   resources: number;
   bytes: number;
   seed: SeedSummary;
-  floors: { databaseRead: Throughput; blobUpload: Throughput; copyRead?: Throughput };
+  floors: {
+    databaseRead: Throughput;
+    blobUpload: Throughput;
+    filesystemWrite: Throughput;
+    copyRead?: Throughput;
+  };
   exports: Record<string, ExportResult>;
 }
 
@@ -396,9 +533,12 @@ async function runExport(
     const auth = () => client.authorization();
     // The first token before the clock starts: a client holds one when it kicks off.
     await auth();
+    const { path, expectedWhere } = spec.prepare
+      ? await spec.prepare({ base, auth, databaseUrl: env.databaseUrl })
+      : spec;
     if (env.profile) await worker.startProfile();
     const started = performance.now();
-    const kickoff = await kickOff(`${base}${spec.path}`, auth);
+    const kickoff = await kickOff(`${base}${path}`, auth);
     if (!kickoff.accepted) {
       if (spec.name === 'typeFilterBlob' && kickoff.status === 400) {
         log(
@@ -417,16 +557,21 @@ async function runExport(
     const polling = new AbortController();
     const waiting = waitForManifest(kickoff.statusUrl, auth, env.deadline, polling.signal);
     waiting.catch(() => undefined);
+    const firstByte = watchFirstByte(env, spec.storage, filesystemRoot, kickoff.statusUrl, {
+      started,
+      signal: polling.signal,
+    });
     const manifest: Manifest = await Promise.race([waiting, worker.died, api.died]).finally(() =>
       polling.abort(),
     );
     const seconds = (performance.now() - started) / 1000;
+    const firstByteMs = await firstByte;
     if (env.profile) await worker.stopProfile();
     const workerMemory = worker.memory();
     const apiMemory = api.memory();
 
     const check = await downloadAndCheck(manifest, auth);
-    const expected = await expectedIds(env.databaseUrl, spec.expectedWhere, spec.exportedId);
+    const expected = await expectedIds(env.databaseUrl, expectedWhere, spec.exportedId);
     const problems = [...check.problems, ...compareIds(check.idsByType, expected)];
     if (manifest.error.length) problems.push(`manifest lists ${manifest.error.length} error files`);
     const resources = manifest.output.reduce((n, f) => n + (f.count ?? 0), 0);
@@ -455,12 +600,62 @@ async function runExport(
       apiHwmWithDownloadsMb: apiAfter.hwmMb,
       verified: problems.length === 0,
       problems,
+      firstByteMs,
       profile,
     };
   } finally {
     await worker?.stop();
     await api.stop();
   }
+}
+
+/**
+ * Milliseconds from `started` until the first export file has bytes in storage: an Azure blob
+ * with a staged block, or a non-empty file. Null if the export ends (`signal`) first.
+ */
+async function watchFirstByte(
+  env: Environment,
+  storage: ExportSpec['storage'],
+  filesystemRoot: string,
+  statusUrl: string,
+  { started, signal }: { started: number; signal: AbortSignal },
+): Promise<number | null> {
+  const id = new URL(statusUrl).pathname.split('/').pop();
+  const location = await withClient(env.databaseUrl, async (client) => {
+    const result = await client.query<{ location: { container: string; prefix: string } }>(
+      'SELECT location FROM export_job WHERE id = $1',
+      [id],
+    );
+    return result.rows[0]?.location;
+  });
+  if (!location) return null;
+  const container = BlobServiceClient.fromConnectionString(
+    env.azurite.connectionString,
+  ).getContainerClient(location.container);
+  const hasBytes = async (): Promise<boolean> => {
+    try {
+      if (storage === 'filesystem') {
+        const folder = join(filesystemRoot, location.container, location.prefix);
+        return readdirSync(folder).some(
+          (name) => name.endsWith('.ndjson') && statSync(join(folder, name)).size > 0,
+        );
+      }
+      for await (const blob of container.listBlobsFlat({
+        prefix: location.prefix,
+        includeUncommitedBlobs: true,
+      })) {
+        if (blob.name.endsWith('.ndjson')) return true;
+      }
+      return false;
+    } catch {
+      return false; // the folder or container is not there yet
+    }
+  };
+  while (!signal.aborted) {
+    if (await hasBytes()) return Math.round(performance.now() - started);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return null;
 }
 
 async function runSize(env: Environment, size: number, options: BenchOptions): Promise<SizeResult> {
@@ -515,7 +710,17 @@ async function runSize(env: Environment, size: number, options: BenchOptions): P
   log(
     `floor (b) read + blob upload: ${blobUpload.resourcesPerSecond}/s, ${blobUpload.megabytesPerSecond} MB/s`,
   );
-  const floors = { databaseRead, blobUpload, copyRead };
+  const filesystemWrite = await best(() =>
+    measureFilesystemWriteFloor({
+      databaseUrl: env.databaseUrl,
+      folder: join(env.tmp, 'floor-c'),
+      checkpointBytes: loadConfig({}).EXPORT_CHECKPOINT_MB * 1024 * 1024,
+    }),
+  );
+  log(
+    `floor (c) read + local file writes: ${filesystemWrite.resourcesPerSecond}/s, ${filesystemWrite.megabytesPerSecond} MB/s`,
+  );
+  const floors = { databaseRead, blobUpload, filesystemWrite, copyRead };
 
   const exports: Record<string, ExportResult> = {};
   for (const spec of EXPORTS) {
@@ -558,6 +763,18 @@ export async function deleteQueueKeys(redisUrl: string, prefix: string): Promise
   }
 }
 
+const FLOOR_LETTERS: Record<FloorName, string> = {
+  databaseRead: 'a',
+  blobUpload: 'b',
+  filesystemWrite: 'c',
+};
+
+function shareOfTime(size: SizeResult, part: string, whole: string): number | null {
+  const partSeconds = size.exports[part]?.seconds;
+  const wholeSeconds = size.exports[whole]?.seconds;
+  return partSeconds && wholeSeconds ? round(partSeconds / wholeSeconds, 3) : null;
+}
+
 function table(sizes: SizeResult[]): string {
   const rows = [
     '| patients | resources | run | resources/s | MB/s | ratio to floor | worker peak RSS MB | api peak RSS MB |',
@@ -572,12 +789,13 @@ function table(sizes: SizeResult[]): string {
     floorRow('floor (a) PostgreSQL cursor read', s.floors.databaseRead);
     floorRow('COPY TO STDOUT via psql (reference)', s.floors.copyRead);
     floorRow('floor (b) read + Azurite upload', s.floors.blobUpload);
+    floorRow('floor (c) read + local file writes', s.floors.filesystemWrite);
     for (const [name, e] of Object.entries(s.exports)) {
       rows.push(
         e.skipped
           ? `| ${s.patients} | | ${name} | skipped | | | | |`
           : `| ${s.patients} | ${e.resources} | ${name} | ${e.resourcesPerSecond} | ${e.megabytesPerSecond} | ` +
-              `${e.ratioToFloor} (${e.floor === 'blobUpload' ? 'b' : 'a'}) | ${e.workerPeakRssMb} | ${e.apiPeakRssMb} |`,
+              `${e.ratioToFloor} (${FLOOR_LETTERS[e.floor ?? 'databaseRead']}) | ${e.workerPeakRssMb} | ${e.apiPeakRssMb} |`,
       );
     }
   }
@@ -662,6 +880,10 @@ async function main(): Promise<number> {
       verified: problems.length === 0,
       problems,
       machine: await machine(defaults.DATABASE_URL),
+      // Time of one export over another's, same run: what reading only the returned rows saves.
+      sinceShareOfFull: shareOfTime(largest, 'sinceBlob', 'systemBlob'),
+      groupShareOfPatient: shareOfTime(largest, 'groupBlob', 'patientBlob'),
+      firstByteMs: largest.exports.systemBlob?.firstByteMs ?? null,
       floors: largest.floors,
       exports: largest.exports,
       workerPeakRssMbBySize: Object.fromEntries(

@@ -1,5 +1,8 @@
 import { BlobServiceClient, BlockBlobClient } from '@azure/storage-blob';
 import { spawn } from 'node:child_process';
+import { mkdirSync, rmSync } from 'node:fs';
+import { FileHandle, open } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Client } from 'pg';
 
 /** Every current, not deleted version: what a system-level export without filters selects. */
@@ -120,6 +123,93 @@ export interface BlobFloorOptions {
   container: string;
   blockBytes?: number;
   blocksInFlight?: number;
+}
+
+export interface FilesystemFloorOptions {
+  databaseUrl: string;
+  /** A folder of its own; emptied first and removed afterwards. */
+  folder: string;
+  /** The export's checkpoint cadence (EXPORT_CHECKPOINT_MB): an fdatasync each time. */
+  checkpointBytes: number;
+}
+
+/** The filesystem sink's block size and write-behind flush (src/bulk-export/storage). */
+const FILE_BLOCK_BYTES = 1024 * 1024;
+const WRITE_BEHIND_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Floor (c): the bytes of floor (a), read the same way, written into one local file per type
+ * with the filesystem sink's durability cadence: 1 MiB writes, a background fdatasync every
+ * 8 MiB, an fdatasync at each checkpoint and at each file's end, and the folder synced once its
+ * files exist. What the filesystem export does minus the FHIR logic.
+ */
+export async function measureFilesystemWriteFloor(
+  options: FilesystemFloorOptions,
+): Promise<Throughput> {
+  rmSync(options.folder, { recursive: true, force: true });
+  mkdirSync(options.folder, { recursive: true });
+  let resources = 0;
+  let bytes = 0;
+  let file:
+    { handle: FileHandle; pending: Buffer[]; pendingBytes: number; position: number } | undefined;
+  let unflushed = 0;
+  let sinceCheckpoint = 0;
+  let flushing: Promise<void> | undefined;
+
+  const write = async () => {
+    if (!file || file.pendingBytes === 0) return;
+    const block = Buffer.concat(file.pending, file.pendingBytes);
+    file.pending = [];
+    file.pendingBytes = 0;
+    await file.handle.write(block, 0, block.length, file.position);
+    file.position += block.length;
+    unflushed += block.length;
+    sinceCheckpoint += block.length;
+    if (unflushed >= WRITE_BEHIND_BYTES && !flushing) {
+      unflushed = 0;
+      const handle = file.handle;
+      flushing = handle.datasync().finally(() => (flushing = undefined));
+    }
+    if (sinceCheckpoint >= options.checkpointBytes) {
+      sinceCheckpoint = 0;
+      await flushing;
+      await file.handle.datasync();
+    }
+  };
+  const close = async () => {
+    if (!file) return;
+    await write();
+    await flushing;
+    await file.handle.datasync();
+    await file.handle.close();
+    file = undefined;
+  };
+
+  let currentType = '';
+  const started = performance.now();
+  await readCurrentRows(options.databaseUrl, async (rows) => {
+    for (const [type, content] of rows) {
+      if (type !== currentType) {
+        await close();
+        currentType = type;
+        const handle = await open(join(options.folder, `${type}.ndjson`), 'w');
+        file = { handle, pending: [], pendingBytes: 0, position: 0 };
+      }
+      const line = Buffer.from(`${content}\n`);
+      file!.pending.push(line);
+      file!.pendingBytes += line.length;
+      bytes += line.length;
+      resources++;
+      if (file!.pendingBytes >= FILE_BLOCK_BYTES) await write();
+    }
+  });
+  await close();
+  const folder = await open(options.folder, 'r');
+  await folder.sync();
+  await folder.close();
+  const seconds = (performance.now() - started) / 1000;
+  rmSync(options.folder, { recursive: true, force: true });
+  return throughput(resources, bytes, seconds);
 }
 
 /**
