@@ -80,7 +80,10 @@ export interface ExportAnonymization {
 }
 
 export interface ExportProgress {
-  /** Resources to export, estimated when the job starts. */
+  /**
+   * Resources to export, as of the transaction time; absent until the count that runs beside
+   * the first pages ends.
+   */
   total?: number;
   /** Resources durably written so far. */
   exported?: number;
