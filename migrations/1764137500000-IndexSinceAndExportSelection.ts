@@ -10,8 +10,10 @@ const SEARCH_TABLES = ['token', 'string', 'date', 'reference', 'quantity', 'numb
  * - `ix_resource_compartment` indexes each row's patients by type, so a Group export's page of
  *   one type reads that type's rows of the members.
  * - `export_selection` holds the Patients a Group or `patient` export covers and the Groups it
- *   leaves out, once per job: pages join it instead of binding the id list every time, and no
- *   identifying value enters their statement text, so they can be read through COPY.
+ *   leaves out, once per job, instead of binding the id list into every statement.
+ * - `export_row` holds, per job and type, the rows a Group, `patient` or `_typeFilter` export
+ *   selected with bound parameters; its pages join it, so they read only their own rows, in
+ *   order, and no identifying value enters their statement text (they go through COPY).
  * - Search rows get a primary key, (seq, param, ordinal), the ordinal numbering the values one
  *   parameter of one version has; it replaces the (seq, param) index it extends. Logical
  *   replication and distributed PostgreSQL need one.
@@ -41,6 +43,13 @@ export class IndexSinceAndExportSelection1764137500000 implements MigrationInter
         CONSTRAINT pk_export_selection PRIMARY KEY (job_id, role, type, id),
         CONSTRAINT ck_export_selection_role CHECK (role IN ('member', 'excluded'))
       )`);
+    await q.query(`
+      CREATE TABLE export_row (
+        job_id uuid   NOT NULL REFERENCES export_job (id) ON DELETE CASCADE,
+        type   text   NOT NULL,
+        seq    bigint NOT NULL,
+        CONSTRAINT pk_export_row PRIMARY KEY (job_id, type, seq)
+      )`);
 
     for (const table of SEARCH_TABLES) {
       // A constant default fills existing rows without rewriting the table; only the second
@@ -66,6 +75,7 @@ export class IndexSinceAndExportSelection1764137500000 implements MigrationInter
       await q.query(`ALTER TABLE search_${table} DROP CONSTRAINT pk_search_${table}`);
       await q.query(`ALTER TABLE search_${table} DROP COLUMN ordinal`);
     }
+    await q.query(`DROP TABLE export_row`);
     await q.query(`DROP TABLE export_selection`);
     await q.query(`DROP INDEX ix_resource_compartment`);
     await q.query(`DROP FUNCTION resource_compartment_keys(text, text[])`);

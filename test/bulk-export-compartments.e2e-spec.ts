@@ -180,9 +180,18 @@ describe('$export Patient and Group semantics', () => {
     const outer = group([{ reference: `Group/${inner.id}` }]);
     await store(t.app, [p, inner, outer]);
 
-    const { manifest } = await exportManifest(t.app, `/Group/${outer.id}/$export`);
+    const { statusPath, manifest } = await exportManifest(t.app, `/Group/${outer.id}/$export`);
 
     expect(await idsByType(t.app, manifest)).toEqual({ Patient: sortedIds(p) });
+    // What the export selected to page through goes when it completes; who it covered stays
+    // with the job until it expires.
+    const exportId = statusPath.split('/').pop();
+    const kept = await t.app.get(DataSource).query<{ rows: string; members: string }[]>(
+      `SELECT (SELECT count(*) FROM export_row WHERE job_id = $1) AS rows,
+                (SELECT count(*) FROM export_selection WHERE job_id = $1) AS members`,
+      [exportId],
+    );
+    expect(kept).toEqual([{ rows: '0', members: '3' }]);
   });
 
   it('exports nothing for a Group whose members are all inactive', async () => {

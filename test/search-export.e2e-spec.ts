@@ -114,6 +114,14 @@ describe('_typeFilter evaluated in SQL by the export page and count reads', () =
     expect(await page({ ...base, typeFilters: [{ query: `${HEART_RATE}&${tagFilter}` }] })).toEqual(
       ['a@1', 'd@1'],
     );
+    // The same rows selected once with the values bound, then paged by the job alone.
+    const filtered = await selectionJob({ members: [], excluded: [] });
+    const selection = { ...base, typeFilters: [{ query: `${HEART_RATE}&${tagFilter}` }] };
+    expect(await reads.selectRows(filtered, selection)).toBe(2);
+    expect(await reads.selectRows(filtered, selection)).toBe(0);
+    expect(await page({ ...base, rowsOf: filtered })).toEqual(['a@1', 'd@1']);
+    await reads.forgetRows(filtered);
+    expect(await page({ ...base, rowsOf: filtered })).toEqual([]);
     expect(
       await page({
         ...base,
@@ -290,7 +298,7 @@ describe('_typeFilter evaluated in SQL by the export page and count reads', () =
       } finally {
         spy.mockRestore();
       }
-      const statement = captured.find((q) => q.sql.includes('ORDER BY r.type, r.seq'));
+      const statement = captured.find((q) => /ORDER BY [er]\.type, [er]\.seq/.test(q.sql));
       expect(statement).toBeDefined();
       return { ...statement!, returned };
     }
@@ -345,6 +353,19 @@ describe('_typeFilter evaluated in SQL by the export page and count reads', () =
       // 10% of the patients: their 2,000 generated Observations are read, of the 20,000
       // Observations and 100,000 generated rows.
       expect(resourceRowsRead(nodes)).toBeLessThanOrEqual(2_000);
+    });
+
+    it('pages rows selected once by their key, in order: one page reads one page of rows', async () => {
+      const members = Array.from({ length: 100 }, (_, i) => `gen-patient-${i * 10}`);
+      const jobId = await selectionJob({ members, excluded: [] });
+      const query = { type: 'Observation', transactionTime: new Date(Date.now() + 1000) };
+      expect(await reads.selectRows(jobId, { ...query, selectionOf: jobId })).toBe(2_000);
+      const { sql, nodes } = await analyzedPage({ ...query, rowsOf: jobId });
+      expect(sql).not.toContain('gen-patient');
+      expect(nodes.map((n) => n['Index Name'])).toContain('pk_export_row');
+      expect(nodes.map((n) => n['Node Type'])).not.toContain('Sort');
+      // The page's 1,000 rows, each fetched by its seq.
+      expect(resourceRowsRead(nodes)).toBeLessThanOrEqual(1_000);
     });
 
     it('plans a keyset export page with a typical _typeFilter on indexes, not a sequential scan', async () => {

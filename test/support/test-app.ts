@@ -120,7 +120,7 @@ async function resetDatabase(app: INestApplication): Promise<void> {
   await app
     .get(DataSource)
     .query(
-      'TRUNCATE resource, export_job, export_selection, search_token, search_string, search_date, search_reference, search_quantity, search_number, search_uri',
+      'TRUNCATE resource, export_job, export_selection, export_row, search_token, search_string, search_date, search_reference, search_quantity, search_number, search_uri',
     );
 }
 

@@ -284,6 +284,7 @@ export class ExportRunner {
       await this.sink.deleteAll(job.location).catch((err: unknown) => {
         this.logger.warn({ err, exportId: job.id }, 'could not delete files of a failed export');
       });
+      await this.forgetRows(job);
     }
     return { end: 'failed', reason: outcome.issue.map((i) => i.diagnostics).join('; ') };
   }
@@ -338,6 +339,15 @@ export class ExportRunner {
         resume: state.writer as WriterCheckpoint | undefined,
       });
       const subset = elementSelection(job.request.elements, type, this.definitions);
+      const rowsOf = this.selectsRows(job, types, filters, type) ? job.id : undefined;
+      // Once per type, before its first page (a resumed type's rows are there already).
+      if (rowsOf && state.cursor === '0') {
+        await this.reads.selectRows(job.id, {
+          ...filters,
+          typeFilters: typeFiltersOf(job, type),
+          type,
+        });
+      }
       let cursor = state.cursor;
       let files: ExportedFile[];
       const pageRows = new PageRows(this.config.EXPORT_PAGE_SIZE, this.config.EXPORT_PAGE_MB * MB);
@@ -346,7 +356,17 @@ export class ExportRunner {
       // the one being read. A read that a stopping run leaves behind is awaited below.
       let limit = pageRows.first;
       const read = (afterSeq: string) => {
-        const page = this.page(job, types, filters, type, afterSeq, limit, subset, anonymizer);
+        const page = this.page(
+          job,
+          types,
+          filters,
+          type,
+          afterSeq,
+          limit,
+          subset,
+          anonymizer,
+          rowsOf,
+        );
         // Marks the promise handled only: a failed read is rethrown where it is awaited.
         page.catch(() => undefined);
         return page;
@@ -420,6 +440,7 @@ export class ExportRunner {
     if (!(await this.jobs.complete(job.id, runId, { output, error }))) {
       throw await this.refused(run);
     }
+    await this.forgetRows(job);
   }
 
   /**
@@ -588,9 +609,12 @@ export class ExportRunner {
     limit: number,
     subset: ElementSelection | undefined,
     anonymizer: JobAnonymizer | undefined,
+    rowsOf: string | undefined,
   ): Promise<AnonymizedPage> {
     const provenance = this.provenanceQuery(job, types, filters, type);
-    const query = { ...filters, typeFilters: typeFiltersOf(job, type), type, afterSeq, limit };
+    const query = rowsOf
+      ? { transactionTime: filters.transactionTime, rowsOf, type, afterSeq, limit }
+      : { ...filters, typeFilters: typeFiltersOf(job, type), type, afterSeq, limit };
     const stored = provenance
       ? ndjsonFromRows(await this.reads.provenancePage({ ...provenance, afterSeq, limit }))
       : await this.reads.pageNdjson(query);
@@ -669,6 +693,30 @@ export class ExportRunner {
         { err: error, exportId: job.id },
         'could not delete files of a cancelled export',
       );
+    });
+    await this.forgetRows(job);
+  }
+
+  /**
+   * Whether the pages of `type` read rows selected once per type: those filtered by values that
+   * identify someone (a Group's or `patient`'s members, `_typeFilter` searches), so the values
+   * are bound once and every page still goes through COPY and reads only its own rows. The
+   * Provenance of `includeAssociatedData` is read as before.
+   */
+  private selectsRows(
+    job: ExportJobEntity,
+    types: string[],
+    filters: ExportFilters,
+    type: string,
+  ): boolean {
+    if (this.provenanceQuery(job, types, filters, type)) return false;
+    return filters.selectionOf !== undefined || typeFiltersOf(job, type).length > 0;
+  }
+
+  /** Rows kept for an export that ended go now rather than when it expires. */
+  private async forgetRows(job: ExportJobEntity): Promise<void> {
+    await this.reads.forgetRows(job.id).catch((err: unknown) => {
+      this.logger.warn({ err, exportId: job.id }, 'could not drop the rows an export selected');
     });
   }
 }

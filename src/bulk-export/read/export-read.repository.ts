@@ -22,6 +22,11 @@ export interface ExportPageQuery {
    * and none it excludes.
    */
   selectionOf?: string;
+  /**
+   * The export job whose selected rows of `type` (see {@link ExportReadRepository.selectRows})
+   * the page reads; the other filters were applied when they were selected.
+   */
+  rowsOf?: string;
   /** Only resources in some patient's compartment (Patient-level export). */
   anyPatientCompartment?: boolean;
   /**
@@ -95,6 +100,17 @@ export abstract class ExportReadRepository {
    * again adds nothing.
    */
   abstract saveSelection(jobId: string, selection: ExportSelection): Promise<void>;
+  /**
+   * Keeps, under export `jobId`, which rows of `query.type` the query selects, for pages that
+   * name the job in `rowsOf`: one pass with the filter values bound, after which every page
+   * reads its own rows in order. Selecting again adds nothing. Returns how many it added.
+   */
+  abstract selectRows(
+    jobId: string,
+    query: Omit<ExportPageQuery, 'afterSeq' | 'limit'>,
+  ): Promise<number>;
+  /** Lets go of what {@link selectRows} kept for an export that ended. */
+  abstract forgetRows(jobId: string): Promise<void>;
   /**
    * One keyset page (`seq > afterSeq ORDER BY seq LIMIT n`, never OFFSET) of the resources of
    * one type as they were at `transactionTime`, deleted ones left out.

@@ -49,6 +49,27 @@ export class PostgresExportReadRepository extends ExportReadRepository {
     );
   }
 
+  async selectRows(
+    jobId: string,
+    query: Omit<ExportPageQuery, 'afterSeq' | 'limit'>,
+  ): Promise<number> {
+    const { where, params } = this.exportFilter(query);
+    const job = params.add(jobId);
+    const [row] = await this.dataSource.query<{ n: string }[]>(
+      `WITH added AS (
+         INSERT INTO export_row (job_id, type, seq)
+         SELECT ${job}::uuid, r.type, r.seq FROM resource r WHERE ${where}
+         ON CONFLICT DO NOTHING RETURNING 1)
+       SELECT count(*)::bigint AS n FROM added`,
+      params.values,
+    );
+    return Number(row.n);
+  }
+
+  async forgetRows(jobId: string): Promise<void> {
+    await this.dataSource.query(`DELETE FROM export_row WHERE job_id = $1::uuid`, [jobId]);
+  }
+
   async page(query: ExportPageQuery): Promise<ExportRow[]> {
     const { sql, values } = this.pageSql(query);
     return await this.dataSource.query<ExportRow[]>(sql, values);
@@ -58,8 +79,8 @@ export class PostgresExportReadRepository extends ExportReadRepository {
     // COPY takes no bind parameters, so its values end up in the statement text, which
     // PostgreSQL may log (on an error) and keep in pg_stat_activity and pg_stat_statements.
     // Only pages whose values identify nobody (type, instants, cursor, a job id) go that way;
-    // pages filtered by _typeFilter search values read rows.
-    if (query.typeFilters?.length) {
+    // pages filtered by _typeFilter search values read rows, unless their rows were selected.
+    if (query.typeFilters?.length && !query.rowsOf) {
       return ndjsonFromRows(await this.page(query));
     }
     const { sql, values } = this.pageSql(query);
@@ -72,6 +93,14 @@ export class PostgresExportReadRepository extends ExportReadRepository {
   }
 
   private pageSql(query: ExportPageQuery): { sql: string; values: unknown[] } {
+    if (query.rowsOf) {
+      return {
+        sql: `SELECT r.seq, r.content FROM export_row e JOIN resource r ON r.seq = e.seq
+         WHERE e.job_id = $1::uuid AND e.type = $2 AND e.seq > $3
+         ORDER BY e.type, e.seq LIMIT $4`,
+        values: [query.rowsOf, query.type, query.afterSeq, query.limit],
+      };
+    }
     const { where, params } = this.exportFilter(query);
     const after = params.add(query.afterSeq);
     const limit = params.add(query.limit);
